@@ -52,13 +52,13 @@ def _tables() -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int16],
 
     u = ~np.arange(256, dtype=np.int32) & 0xFF
     t = (((u & 0xF) << 3) + 0x84) << ((u & 0x70) >> 4)
-    ulaw_dec = np.where(u & 0x80, 0x84 - t, t - 0x84).astype(np.int16)
+    ulaw_dec = np.where(u & 0x80, 0x84 - t, t - 0x84).astype(_I16)
 
     a = np.arange(256, dtype=np.int32) ^ 0x55
     seg = (a & 0x70) >> 4
     t = ((a & 0xF) << 4) + np.where(seg == 0, 8, 0x108)
     t = t << np.maximum(seg - 1, 0)
-    alaw_dec = np.where(a & 0x80, t, -t).astype(np.int16)
+    alaw_dec = np.where(a & 0x80, t, -t).astype(_I16)
     return ulaw_enc, ulaw_dec, alaw_enc, alaw_dec
 
 
@@ -67,24 +67,32 @@ def _samples(pcm16: bytes) -> npt.NDArray[np.int16]:
     return np.frombuffer(pcm16, dtype=_I16, count=len(pcm16) // 2)
 
 
+def _encode_with(table: npt.NDArray[np.uint8], pcm16: bytes) -> bytes:
+    return table.take(np.frombuffer(pcm16, dtype="<u2", count=len(pcm16) // 2)).tobytes()
+
+
+def _decode_with(table: npt.NDArray[np.int16], data: bytes) -> bytes:
+    return table.take(np.frombuffer(data, dtype=np.uint8)).tobytes()
+
+
 def ulaw_encode(pcm16: bytes) -> bytes:
     """PCM16 → G.711 μ-law, one byte per sample. A trailing odd byte is ignored."""
-    return _tables()[0][_samples(pcm16).view(np.uint16)].tobytes()
+    return _encode_with(_tables()[0], pcm16)
 
 
 def ulaw_decode(data: bytes) -> bytes:
     """G.711 μ-law → PCM16."""
-    return _tables()[1][np.frombuffer(data, dtype=np.uint8)].astype(_I16, copy=False).tobytes()
+    return _decode_with(_tables()[1], data)
 
 
 def alaw_encode(pcm16: bytes) -> bytes:
     """PCM16 → G.711 A-law, one byte per sample. A trailing odd byte is ignored."""
-    return _tables()[2][_samples(pcm16).view(np.uint16)].tobytes()
+    return _encode_with(_tables()[2], pcm16)
 
 
 def alaw_decode(data: bytes) -> bytes:
     """G.711 A-law → PCM16."""
-    return _tables()[3][np.frombuffer(data, dtype=np.uint8)].astype(_I16, copy=False).tobytes()
+    return _decode_with(_tables()[3], data)
 
 
 # --- resampling --------------------------------------------------------------------------------
@@ -97,6 +105,7 @@ def alaw_decode(data: bytes) -> bytes:
 _STOPBAND_DB = 80.0
 _PASSBAND = 0.90
 _MAX_FACTOR = 1024
+_BLOCK_FLOATS = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +154,9 @@ def _kernel(from_rate: int, to_rate: int) -> _Kernel:
 
 
 def _to_pcm16(y: _F32) -> bytes:
-    return np.clip(np.rint(y), -32768, 32767).astype(_I16).tobytes()
+    np.rint(y, out=y)
+    np.clip(y, -32768, 32767, out=y)
+    return y.astype(_I16).tobytes()
 
 
 class Resampler:
@@ -223,10 +234,17 @@ class Resampler:
         k = self._k
         assert k is not None
         first = self._next_row * k.down - k.half - self._start
-        windows = np.lib.stride_tricks.sliding_window_view(buf, k.width)[first :: k.down][:rows]
-        # Overlapping windows are not BLAS-compatible; one contiguous copy makes matmul fast.
-        out: _F32 = (np.ascontiguousarray(windows) @ k.taps).reshape(-1)
-        return out
+        out = np.empty((rows, k.up), dtype=np.float32)
+        # Row q reads buf[first + q*M :][:width]; copying those overlapping windows to one
+        # contiguous matrix lets BLAS do the work, and blocks of rows keep that copy in cache.
+        block = max(1, _BLOCK_FLOATS // k.width)
+        for r0 in range(0, rows, block):
+            n = min(block, rows - r0)
+            windows = np.ndarray(
+                (n, k.width), np.float32, buf, (first + r0 * k.down) * 4, (k.down * 4, 4)
+            )
+            np.matmul(windows.copy(), k.taps, out=out[r0 : r0 + n])
+        return out.reshape(-1)
 
 
 def resample(pcm16: bytes, from_rate: int, to_rate: int) -> bytes:
