@@ -246,6 +246,24 @@ def test_converter_alaw_and_channels() -> None:
         Converter(AudioFormat("pcm16", 8000, 2), AudioFormat("pcm16", 8000, 3))
 
 
+def test_converter_stereo_resamples_each_channel() -> None:
+    left, right = sweep(48000, 0.1, 100, 9000), sweep(48000, 0.1, 200, 3000, amp=5000)
+    both = convert(pcm(np.stack([left, right], axis=1).reshape(-1)),
+                   AudioFormat("pcm16", 48000, 2), AudioFormat("pcm16", 24000, 2))
+    out = np.frombuffer(both, dtype="<i2").reshape(-1, 2)
+    assert out[:, 0].tobytes() == resample(pcm(left), 48000, 24000)
+    assert out[:, 1].tobytes() == resample(pcm(right), 48000, 24000)
+
+
+def test_resampler_holds_back_only_the_look_ahead() -> None:
+    r = Resampler(8000, 24000)
+    first = r.process(pcm(np.ones(160)))
+    # 160 samples in, 480 due; the filter's look-ahead of about 51 input samples is held back.
+    assert 0 < len(first) // 2 < 480
+    assert len(first) // 2 >= 480 - 3 * 60
+    assert len(first + r.flush()) // 2 == 480
+
+
 def test_converter_same_format_passthrough_and_pcmu_to_pcma() -> None:
     c = Converter(PCMU, PCMU)
     assert c.process(b"\x01\x02\x03") == b"\x01\x02\x03" and c.flush() == b""
