@@ -1,0 +1,199 @@
+"""The `flowspec` command line: parses arguments and calls the library, nothing more.
+
+Exit codes: 0 success, 1 an invalid spec (or a stale schema with --check), 2 usage or I/O errors.
+Imports are lazy so `flowspec validate` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _print_report(report: object, strict: bool, out: TextIO) -> bool:
+    from flowspec.errors import Severity
+    from flowspec.spec.compile import Report
+
+    assert isinstance(report, Report)
+    failed = bool(report.errors) or (strict and bool(report.warnings))
+    for diagnostic in report.diagnostics:
+        print(diagnostic, file=out)
+    errors, warnings = len(report.errors), len(report.warnings)
+    notes = sum(1 for d in report.diagnostics if d.severity is Severity.INFO)
+    counts = [f"{errors} error{'s' * (errors != 1)}", f"{warnings} warning{'s' * (warnings != 1)}"]
+    if notes:
+        counts.append(f"{notes} note{'s' * (notes != 1)}")
+    verdict = "invalid" if failed else "ok"
+    print(f"{report.source}: {verdict} ({', '.join(counts)})", file=out)
+    return failed
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from flowspec.errors import Diagnostic
+    from flowspec.spec.compile import Report, compile_file
+
+    reports: list[Report] = []
+    io_failed = False
+    for name in args.specs:
+        try:
+            reports.append(compile_file(name))
+        except (OSError, UnicodeDecodeError) as exc:
+            io_failed = True
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reports.append(Report(source=name, diagnostics=[Diagnostic(
+                code="io.read", message=f"cannot read the file: {reason}", source=name)]))
+    failed = False
+    if args.format == "json":
+        files = []
+        for report in reports:
+            bad = bool(report.errors) or (args.strict and bool(report.warnings))
+            failed |= bad
+            files.append({"source": report.source, "ok": not bad,
+                          "diagnostics": [d.to_json() for d in report.diagnostics]})
+        json.dump({"ok": not failed, "files": files}, sys.stdout, indent=2)
+        print()
+    else:
+        for report in reports:
+            failed |= _print_report(report, args.strict, sys.stdout)
+    if io_failed:
+        return EXIT_USAGE
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from flowspec.spec.schema import schema_text
+
+    text = schema_text()
+    if args.check:
+        try:
+            current = Path(args.check).read_text(encoding="utf-8")
+        except OSError as exc:
+            print(f"flowspec schema: cannot read {args.check}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        if current != text:
+            print(f"{args.check} is stale: regenerate it with `flowspec schema --output "
+                  f"{args.check}` (or tools/gen_schema.py)", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"{args.check} is up to date")
+        return EXIT_OK
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+        return EXIT_OK
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from flowspec.spec.compile import compile_file
+    from flowspec.spec.render import to_dot, to_mermaid
+
+    try:
+        report = compile_file(args.spec)
+    except OSError as exc:
+        print(f"flowspec graph: cannot read {args.spec}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if report.graph is None:
+        _print_report(report, False, sys.stderr)
+        return EXIT_INVALID
+    render = to_dot if args.format == "dot" else to_mermaid
+    sys.stdout.write(render(report.graph))
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from flowspec.spec.init import init_spec
+
+    path = Path(args.path)
+    name = args.name or path.stem.replace(".flowspec", "") or "my-bot"
+    try:
+        written = init_spec(path, name=name, template=args.template, schema=args.schema,
+                            force=args.force)
+    except FileExistsError as exc:
+        print(f"flowspec init: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"flowspec init: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    for file in written:
+        print(f"wrote {file}")
+    print(f"next: flowspec validate {path}")
+    return EXIT_OK
+
+
+def _delegate(module: str) -> tuple[Callable[[argparse.ArgumentParser], None] | None,
+                                     Callable[[argparse.Namespace], int] | None]:
+    """Subcommands whose implementation lives beside their subsystem (configure, run)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError:
+        return None, None
+    return getattr(mod, "configure", None), getattr(mod, "run", None)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowspec",
+        description="Declarative graph runtime for realtime voice and text bots.",
+    )
+    from flowspec import __version__
+
+    parser.add_argument("--version", action="version", version=f"flowspec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check specs: every error, located")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print or write the spec's JSON Schema")
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from the schema")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("graph", help="draw the compiled graph (Mermaid or DOT)")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("init", help="write a starter spec with the schema modeline")
+    p.add_argument("path", nargs="?", default="bot.flowspec.yaml", metavar="PATH")
+    p.add_argument("--name", help="bot name (default: from the file name)")
+    p.add_argument("--template", choices=["voice", "text"], default="voice")
+    p.add_argument("--schema", help="schema path or URL for the modeline (default: write "
+                   "flowspec.schema.json beside the spec)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+    p.set_defaults(func=cmd_init)
+
+    configure, run = _delegate("flowspec.emulator.cli")
+    if configure is not None and run is not None:
+        p = sub.add_parser("emulate", help="run the local OpenAI emulator")
+        configure(p)
+        p.set_defaults(func=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Deterministic, offline handlers used by the example specs."""

@@ -1,0 +1,1 @@
+"""The spec language: models, loader, schema, graph checks and compilation."""

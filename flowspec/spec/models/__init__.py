@@ -1,0 +1,1 @@
+"""Pydantic models of the spec: the single source the JSON Schema is generated from."""

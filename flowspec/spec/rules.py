@@ -1,0 +1,172 @@
+"""Per-node rules beyond the schema: provider constraints, deprecations, secrets, tool checks."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+from flowspec.errors import Diagnostic, Severity
+from flowspec.spec.load import Document
+from flowspec.spec.models.base import NodeSpec
+from flowspec.spec.models.openai_common import OpenAINodeSpec
+from flowspec.spec.models.realtime import RealtimeNodeSpec
+from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
+from flowspec.spec.models.responses import ResponsesNodeSpec
+from flowspec.spec.models.tools import PythonToolSpec, ToolNodeSpec
+from flowspec.spec.models.transports import (
+    TwilioTransportSpec,
+    WavTransportSpec,
+    WebsocketTransportSpec,
+)
+
+OPENAI_HOSTS = frozenset({"api.openai.com"})
+_REASONING_RESPONSES = re.compile(r"^(o\d|gpt-5)(?!.*-chat)")
+_REASONING_REALTIME = re.compile(r"^gpt-realtime-2")
+
+
+def reasoning_supported(model: str, *, realtime: bool) -> bool:
+    pattern = _REASONING_REALTIME if realtime else _REASONING_RESPONSES
+    return bool(pattern.match(model))
+
+
+def _warn(doc: Document, code: str, message: str, pointer: str, *, key: bool = True,
+          hint: str | None = None, severity: Severity = Severity.WARNING) -> Diagnostic:
+    return doc.diagnostic(code, message, pointer, key=key, hint=hint, severity=severity)
+
+
+def _openai_rules(doc: Document, base: str, node: OpenAINodeSpec) -> Iterator[Diagnostic]:
+    if node.api_key is not None and f"{base}/api_key" not in doc.interpolated:
+        value = node.api_key.get_secret_value()
+        if value:
+            yield _warn(doc, "secret.literal", "api_key is written into the spec; anyone who "
+                        "reads the file has it", f"{base}/api_key",
+                        hint="write ${OPENAI_API_KEY} or leave it out (it defaults to "
+                        "OPENAI_API_KEY)")
+    if node.extra:
+        yield _warn(doc, "extra.unchecked", f"`extra` fields are sent unchecked: "
+                    f"{', '.join(sorted(node.extra))}", f"{base}/extra", severity=Severity.INFO)
+    for name, replacement in node.deprecated_fields():
+        yield _warn(doc, "deprecated", f"`{name}` is deprecated", f"{base}/{name}",
+                    hint=replacement)
+
+
+def _realtime_rules(doc: Document, base: str, node: RealtimeNodeSpec) -> Iterator[Diagnostic]:
+    settings = node.effective_settings()
+    props = settings.session_properties
+    sp = f"{base}/settings/session_properties" if node.session_properties is None \
+        else f"{base}/session_properties"
+    if settings.system_instruction is not None and props.instructions is not None:
+        yield _warn(doc, "settings.instructions-overridden", "both `system_instruction` and "
+                    "`session_properties.instructions` are given; `system_instruction` is sent",
+                    f"{sp}/instructions")
+    if props.reasoning is not None and not reasoning_supported(settings.model, realtime=True):
+        yield _warn(doc, "provider.reasoning-unsupported", f"model {settings.model!r} does not "
+                    "accept `reasoning`; it will not be sent", f"{sp}/reasoning",
+                    hint="use a reasoning realtime model such as gpt-realtime-2")
+    audio_in = props.audio.input if props.audio else None
+    transcription = audio_in.transcription if audio_in else None
+    if transcription and transcription.model == "gpt-realtime-whisper" and transcription.prompt:
+        yield _warn(doc, "provider.prompt-unsupported", "gpt-realtime-whisper does not take a "
+                    "transcription prompt; it will not be sent",
+                    f"{sp}/audio/input/transcription/prompt")
+
+
+def _beta_rules(doc: Document, base: str, node: RealtimeBetaNodeSpec) -> Iterator[Diagnostic]:
+    host = urlparse(node.base_url).hostname or ""
+    if host in OPENAI_HOSTS:
+        yield _warn(doc, "provider.beta-retired", "OpenAI has retired the Realtime beta dialect "
+                    "on its own servers (connections get beta_api_shape_disabled)",
+                    f"{base}/type", key=False, hint="use type: openai.realtime")
+    settings = node.effective_settings()
+    if settings.system_instruction is not None and \
+            settings.session_properties.instructions is not None:
+        yield _warn(doc, "settings.instructions-overridden", "both `system_instruction` and "
+                    "`session_properties.instructions` are given; `system_instruction` is sent",
+                    f"{base}/settings/system_instruction")
+
+
+def _responses_rules(doc: Document, base: str, node: ResponsesNodeSpec) -> Iterator[Diagnostic]:
+    settings = node.settings
+    for name in ("frequency_penalty", "presence_penalty", "seed"):
+        if name in settings.model_fields_set:
+            yield _warn(doc, "provider.not-sent", f"`{name}` has no effect: the Responses API "
+                        "has no such parameter, so it is not sent", f"{base}/settings/{name}")
+    if settings.reasoning is not None and not reasoning_supported(settings.model, realtime=False):
+        yield _warn(doc, "provider.reasoning-unsupported", f"model {settings.model!r} does not "
+                    "accept `reasoning`; it will not be sent", f"{base}/settings/reasoning",
+                    hint="use a reasoning model (o-series, gpt-5)")
+
+
+def _tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagnostic]:
+    from jsonschema import Draft7Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft7Validator.check_schema(node.parameters)
+    except SchemaError as exc:
+        path = "/".join(str(p) for p in exc.absolute_path)
+        yield doc.diagnostic("tool.bad-parameters", f"`parameters` is not a valid JSON Schema: "
+                             f"{exc.message}", f"{base}/parameters" + (f"/{path}" if path else ""))
+    else:
+        if node.parameters.get("type") != "object":
+            yield doc.diagnostic("tool.bad-parameters", "`parameters` must describe an object "
+                                 "(type: object): models pass arguments by name",
+                                 f"{base}/parameters")
+    if isinstance(node, PythonToolSpec):
+        problem = handler_problem(node.handler)
+        if problem:
+            yield doc.diagnostic("tool.handler-unresolved", problem, f"{base}/handler")
+
+
+def handler_problem(handler: str) -> str | None:
+    """None when `module:function` imports and is callable; otherwise why it is not."""
+    module_name, _, attr_path = handler.partition(":")
+    try:
+        target: object = importlib.import_module(module_name)
+    except ImportError as exc:
+        return f"cannot import module {module_name!r}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a user module failing at import is a spec problem
+        return f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+    for part in attr_path.split("."):
+        if not hasattr(target, part):
+            return f"module {module_name!r} has no {attr_path!r}"
+        target = getattr(target, part)
+    if not callable(target):
+        return f"{handler!r} is not callable"
+    return None
+
+
+def _transport_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagnostic]:
+    if isinstance(node, WebsocketTransportSpec | WavTransportSpec):
+        audio = node.audio
+        if audio.encoding in ("pcmu", "pcma") and audio.sample_rate != 8000:
+            yield doc.diagnostic("audio.g711-rate", f"{audio.encoding} (G.711) is 8 kHz; "
+                                 f"sample_rate {audio.sample_rate} cannot be used with it",
+                                 f"{base}/audio/sample_rate")
+        if isinstance(node, WavTransportSpec) and audio.encoding != "pcm16":
+            yield doc.diagnostic("audio.wav-encoding", "WAV files are read and written as PCM16",
+                                 f"{base}/audio/encoding")
+    if isinstance(node, TwilioTransportSpec) and node.auth_token is None:
+        yield _warn(doc, "twilio.unsigned", "without auth_token, webhook requests are not "
+                    "checked for a Twilio signature", base, severity=Severity.INFO)
+
+
+def node_rule_diagnostics(doc: Document, node_id: str, node: NodeSpec) -> list[Diagnostic]:
+    base = f"/nodes/{node_id}"
+    found: list[Diagnostic] = []
+    if isinstance(node, OpenAINodeSpec):
+        found.extend(_openai_rules(doc, base, node))
+    match node:
+        case RealtimeNodeSpec():
+            found.extend(_realtime_rules(doc, base, node))
+        case RealtimeBetaNodeSpec():
+            found.extend(_beta_rules(doc, base, node))
+        case ResponsesNodeSpec():
+            found.extend(_responses_rules(doc, base, node))
+        case ToolNodeSpec():
+            found.extend(_tool_rules(doc, base, node))
+        case _:
+            found.extend(_transport_rules(doc, base, node))
+    return found

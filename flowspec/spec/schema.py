@@ -1,0 +1,210 @@
+"""The JSON Schema of the spec language, generated from the models and shaped for editors.
+
+pydantic emits 2020-12 with `$defs`, auto titles, `anyOf [X, null]` for optional fields and an
+OpenAPI `discriminator`. Editors (yaml-language-server) do best with draft-07, `oneOf` over
+`type` consts, `markdownDescription`, `deprecationMessage` and `defaultSnippets`, so the raw output
+is rewritten here. The committed `schemas/flowspec.schema.json` is this function's output.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from flowspec.spec.models.base import MUTABILITY_TEXT, Mutability
+
+SCHEMA_ID = "https://flowspec.dev/schemas/flowspec.schema.json"
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+SNIPPETS: dict[str, dict[str, Any]] = {
+    "openai.realtime": {
+        "type": "openai.realtime",
+        "tools": [],
+        "settings": {
+            "model": "gpt-realtime-1.5",
+            "system_instruction": "You are a helpful, concise assistant.",
+            "session_properties": {
+                "audio": {
+                    "input": {"turn_detection": {"type": "semantic_vad"}},
+                    "output": {"voice": "marin"},
+                }
+            },
+        },
+    },
+    "openai.realtime_beta": {
+        "type": "openai.realtime_beta",
+        "base_url": "ws://localhost:8000/v1/realtime",
+        "settings": {
+            "model": "gpt-4o-realtime-preview-2025-06-03",
+            "system_instruction": "You are a helpful assistant.",
+            "session_properties": {"voice": "alloy", "turn_detection": {"type": "server_vad"}},
+        },
+    },
+    "openai.responses": {
+        "type": "openai.responses",
+        "transport": "websocket",
+        "tools": [],
+        "settings": {"model": "gpt-4.1", "system_instruction": "You are a helpful assistant."},
+    },
+    "transport.websocket": {
+        "type": "transport.websocket",
+        "audio": {"encoding": "pcm16", "sample_rate": 24000},
+    },
+    "transport.twilio": {"type": "transport.twilio"},
+    "transport.text": {"type": "transport.text"},
+    "transport.console": {"type": "transport.console"},
+    "transport.wav": {"type": "transport.wav", "input": "in.wav", "output": "out.wav"},
+    "tool.python": {
+        "type": "tool.python",
+        "handler": "package.module:function",
+        "description": "What the tool does.",
+        "parameters": {"type": "object", "properties": {}, "required": []},
+    },
+    "tool.http": {
+        "type": "tool.http",
+        "url": "https://api.example.com/endpoint",
+        "description": "What the tool does.",
+        "parameters": {"type": "object", "properties": {}, "required": []},
+    },
+    "audio.convert": {
+        "type": "audio.convert",
+        "input": {"encoding": "pcmu", "sample_rate": 8000},
+        "output": {"encoding": "pcm16", "sample_rate": 24000},
+    },
+    "audio.record": {"type": "audio.record", "path": "recordings/{session_id}.wav"},
+    "log.transcript": {"type": "log.transcript", "path": "transcripts/{session_id}.jsonl"},
+}
+
+
+def _markdown(node: dict[str, Any]) -> str:
+    parts = [node["description"]]
+    mutability = node.get("x-flowspec-mutability")
+    if mutability:
+        parts.append(MUTABILITY_TEXT[Mutability(mutability)])
+    if "default" in node:
+        shown = json.dumps(node["default"], ensure_ascii=False)
+        label = "Provider default" if node.get("x-flowspec-not-given") else "Default"
+        suffix = " (omitted settings are not sent)" if node.get("x-flowspec-not-given") else ""
+        parts.append(f"{label}: `{shown}`{suffix}.")
+    if "deprecationMessage" in node:
+        parts.append(f"**Deprecated.** {node['deprecationMessage']}")
+    return "\n\n".join(parts)
+
+
+def _drop_null_branch(node: dict[str, Any]) -> None:
+    # An omitted setting is how a spec says "not given"; offering `null` in completion is noise.
+    any_of = node.get("anyOf")
+    if not isinstance(any_of, list):
+        return
+    kept = [b for b in any_of if b != {"type": "null"}]
+    if len(kept) == len(any_of):
+        return
+    if len(kept) == 1:
+        del node["anyOf"]
+        node.update(kept[0])
+    else:
+        node["anyOf"] = kept
+    if node.get("default", 0) is None:
+        del node["default"]
+
+
+def _rewrite(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_rewrite(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("title", "discriminator"):
+            continue
+        if key == "$ref" and isinstance(value, str):
+            out[key] = value.replace("#/$defs/", "#/definitions/")
+            continue
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            out[key] = {name: _rewrite(sub) for name, sub in value.items()}
+            continue
+        out[key] = _rewrite(value)
+    _drop_null_branch(out)
+    pattern_props = out.get("patternProperties")
+    if isinstance(pattern_props, dict) and len(pattern_props) == 1:
+        # Editors complete map values from `additionalProperties`, not from patternProperties.
+        ((pattern, value_schema),) = pattern_props.items()
+        del out["patternProperties"]
+        out["propertyNames"] = {"pattern": pattern}
+        out["additionalProperties"] = value_schema
+    if out.get("default", 0) is None:
+        del out["default"]
+    if "description" in out and "x-flowspec-mutability" in out:
+        out["markdownDescription"] = _markdown(out)
+    if "deprecationMessage" in out:
+        out["doNotSuggest"] = True
+    if "$ref" in out and len(out) > 1:
+        # draft-07 ignores siblings of $ref; keep the annotations by wrapping the reference.
+        ref = out.pop("$ref")
+        out["allOf"] = [{"$ref": ref}]
+    return out
+
+
+def _node_snippets(definitions: dict[str, Any]) -> list[dict[str, Any]]:
+    snippets: list[dict[str, Any]] = []
+    for definition in definitions.values():
+        node_type = definition.get("properties", {}).get("type", {}).get("const")
+        if node_type in SNIPPETS:
+            snippet = {
+                "label": f"{node_type} node",
+                "description": definition.get("description", ""),
+                "body": SNIPPETS[node_type],
+            }
+            definition["defaultSnippets"] = [snippet]
+            definition["required"] = ["type"] + [
+                r for r in definition.get("required", []) if r != "type"
+            ]
+            snippets.append(snippet)
+    return snippets
+
+
+def _build() -> dict[str, Any]:
+    from flowspec.spec.models.graph import GraphSpec
+
+    raw = GraphSpec.model_json_schema(by_alias=True)
+    schema: dict[str, Any] = _rewrite(raw)
+    definitions = schema.pop("$defs", {})
+    snippets = _node_snippets(definitions)
+    nodes = schema["properties"]["nodes"]
+    nodes["additionalProperties"]["defaultSnippets"] = snippets
+    edges = schema["properties"]["edges"]
+    edges["defaultSnippets"] = [
+        {"label": "chain", "description": "a -> b -> c",
+         "body": ["${1:caller} -> ${2:llm} -> ${1:caller}"]},
+    ]
+    edges["items"]["anyOf"][1].setdefault(
+        "defaultSnippets",
+        [{"label": "edge with queue options",
+          "body": {"from": "${1:a.out}", "to": "${2:b.in}", "queue": {"capacity": 128}}}],
+    )
+    top: dict[str, Any] = {
+        "$schema": DRAFT_07,
+        "$id": SCHEMA_ID,
+        "title": "flowspec",
+        **schema,
+        "definitions": dict(sorted(definitions.items())),
+    }
+    top["defaultSnippets"] = [
+        {
+            "label": "new flowspec bot",
+            "body": {"flowspec": 1, "name": "${1:my-bot}", "nodes": {}, "edges": []},
+        }
+    ]
+    return top
+
+
+@cache
+def build_schema() -> dict[str, Any]:
+    """The editor-ready JSON Schema (draft-07) of the spec language."""
+    return _build()
+
+
+def schema_text() -> str:
+    """The schema as committed: stable key order, two-space indent, trailing newline."""
+    return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
