@@ -1,0 +1,185 @@
+"""The bus: typed out-of-band events from sessions to the application (hooks, admin, metrics).
+
+Events are frozen dataclasses, subscribed to by class (a subscription to a base class receives its
+subclasses). Handlers are plain callables run synchronously by `publish`, so they must be quick;
+`Bus.listen` gives a bounded async stream for consumers that need to await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+log = logging.getLogger("flowspec.bus")
+
+E = TypeVar("E", bound="BusEvent")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BusEvent:
+    """Base of every bus event. `session_id` is empty for events about the executor itself."""
+
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStarted(BusEvent):
+    graph: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEnded(BusEvent):
+    """A session is over. `cancelled` is False when it drained, True when it was cut short."""
+
+    cancelled: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeFailed(BusEvent):
+    """A node raised. The session goes on unless `fatal`."""
+
+    node_id: str
+    error: BaseException
+    fatal: bool
+    during: str  # "start", "handle", "task" or "stop"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FramesDropped(BusEvent):
+    """A `drop_oldest` edge discarded data frames because its consumer was too slow."""
+
+    edge: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsApplied(BusEvent):
+    node_id: str
+    changed: tuple[str, ...]
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsRejected(BusEvent):
+    node_id: str
+    version: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Metrics(BusEvent):
+    """Named measurements from a node: `ttfb_ms`, `processing_ms`, token counts, and so on."""
+
+    node_id: str
+    values: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationItemCreated(BusEvent):
+    node_id: str
+    item_id: str
+    item: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConversationItemUpdated(BusEvent):
+    node_id: str
+    item_id: str
+    item: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCallsStarted(BusEvent):
+    node_id: str
+    calls: tuple[tuple[str, str], ...]  # (call_id, name)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompletionTimeout(BusEvent):
+    node_id: str
+    timeout_s: float
+
+
+Handler = Callable[[Any], None]
+
+
+class Subscription:
+    """Returned by `Bus.subscribe`; `close()` (or leaving its `with` block) unsubscribes."""
+
+    __slots__ = ("_bus", "_kinds", "_handler")
+
+    def __init__(self, bus: Bus, kinds: tuple[type[BusEvent], ...], handler: Handler) -> None:
+        self._bus = bus
+        self._kinds = kinds
+        self._handler = handler
+
+    def close(self) -> None:
+        self._bus._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Bus:
+    """Fan-out of typed events to subscribers. One bus usually serves a whole executor."""
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        # Publishing resolves handlers per concrete event class once, not per event.
+        self._routes: dict[type[BusEvent], tuple[Handler, ...]] = {}
+
+    def subscribe(
+        self, handler: Callable[[E], None], *kinds: type[E]
+    ) -> Subscription:
+        """Call `handler(event)` for every published event that is an instance of one of `kinds`
+        (every event when no kind is given)."""
+        sub = Subscription(self, kinds or (BusEvent,), handler)
+        self._subs.append(sub)
+        self._routes.clear()
+        return sub
+
+    def publish(self, event: BusEvent) -> None:
+        """Run the matching handlers now. A failing handler is logged and the others still run."""
+        handlers = self._routes.get(type(event))
+        if handlers is None:
+            handlers = self._route(type(event))
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:  # subscribers are application code: a supervision boundary
+                log.exception("bus handler %r failed on %s", handler, type(event).__name__)
+
+    @asynccontextmanager
+    async def listen(
+        self, *kinds: type[E], maxsize: int = 1024
+    ) -> AsyncIterator[asyncio.Queue[E]]:
+        """Receive matching events through a bounded queue. When the listener falls behind, the
+        oldest events are dropped rather than blocking the publishers."""
+        queue: asyncio.Queue[E] = asyncio.Queue(maxsize)
+
+        def put(event: E) -> None:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+        with self.subscribe(put, *kinds):
+            yield queue
+
+    def _route(self, kind: type[BusEvent]) -> tuple[Handler, ...]:
+        handlers = tuple(s._handler for s in self._subs if issubclass(kind, s._kinds))
+        self._routes[kind] = handlers
+        return handlers
+
+    def _remove(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+            self._routes.clear()

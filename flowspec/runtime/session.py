@@ -1,0 +1,406 @@
+"""Sessions: one running instance of a compiled graph, for one connection.
+
+A session owns its node instances, its edges, a TaskGroup for every task it runs (the tails of
+suspended `handle` calls, and the node tasks started with `Context.spawn`), and the supervision
+policy: a node that raises produces an `ErrorFrame` on its outputs and a `NodeFailed` bus event,
+and the session goes on unless the failure is fatal (during `start`, or an exception whose
+`fatal` attribute is true). Sessions share nothing but the bus, so one never affects another.
+
+    async with executor.session(graph) as session:   # builds and starts every node
+        await session.wait()                          # until a node emits EndFrame/CancelFrame
+    # leaving the block drains (end) or, on an exception or CancelFrame, cancels
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import uuid
+from collections import deque
+from collections.abc import Coroutine, Iterable
+from typing import Any
+
+from flowspec.errors import NodeError, NodeTimeout, UsageError
+from flowspec.frames import CancelFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, StartFrame
+from flowspec.runtime.bus import Bus, FramesDropped, NodeFailed, SessionEnded, SessionStarted
+from flowspec.runtime.dispatch import NodeContext, Slot, resume
+from flowspec.runtime.edges import Edge
+from flowspec.runtime.node import DEFAULT_OUT, Node, is_boundary
+from flowspec.runtime.registry import Registry
+from flowspec.runtime.tools import ToolRouter
+from flowspec.spec.compiled import CompiledGraph, Overflow
+
+log = logging.getLogger("flowspec.runtime")
+
+EXECUTOR_PORT = ""
+"""The port reported to `handle` for frames the executor sends itself (StartFrame)."""
+
+
+class State(enum.IntEnum):
+    NEW = 0
+    RUNNING = 1
+    ENDING = 2
+    CANCELLING = 3
+    CLOSED = 4
+
+
+class Session:
+    def __init__(
+        self,
+        graph: CompiledGraph,
+        *,
+        registry: Registry,
+        bus: Bus,
+        session_id: str | None = None,
+        stop_timeout: float = 5.0,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        self.id = session_id or uuid.uuid4().hex
+        self.graph = graph
+        self.bus = bus
+        self.state = State.NEW
+        self._registry = registry
+        self._stop_timeout = stop_timeout
+        self._drain_timeout = drain_timeout
+        self._slots = {node_id: Slot(node_id, self) for node_id in graph.nodes}
+        self._contexts = {
+            node_id: NodeContext(node_id, spec, self, self._slots[node_id])
+            for node_id, spec in graph.nodes.items()
+        }
+        self._wire(graph)
+        self.tools = ToolRouter(graph.tools, self._slots)
+        for model_id in graph.tools:
+            self._contexts[model_id]._tools = self.tools.names(model_id)
+        self._order = _start_order(graph)
+        self._tg: asyncio.TaskGroup | None = None
+        self._tails: set[asyncio.Task[None]] = set()  # tails of suspended handle calls
+        self._quiet: asyncio.Future[None] | None = None
+        self._closing: asyncio.Event | None = None
+        self._cancel_requested = False
+        self._end_requested = False
+        self.close_reason = ""
+        self._last_interrupt: Frame | None = None
+        self._interrupt_targets: dict[str, tuple[tuple[Slot, str], ...]] = {}
+
+    def _wire(self, graph: CompiledGraph) -> None:
+        by_port: dict[str, dict[str, list[Edge]]] = {}
+        for compiled in graph.edges:
+            target = self._slots[compiled.target.node]
+            edge = Edge(f"{compiled.source}->{compiled.target}", target, compiled.target.port,
+                        compiled.capacity, compiled.overflow is Overflow.DROP_OLDEST)
+            target.incoming.append(edge)
+            ports = by_port.setdefault(compiled.source.node, {})
+            ports.setdefault(compiled.source.port, []).append(edge)
+        for node_id, ports in by_port.items():
+            self._contexts[node_id]._out = {port: tuple(e) for port, e in ports.items()}
+
+    # -- public API --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Session:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None and not self._cancel_requested:
+            try:
+                await self.end()
+            except BaseException:
+                await self.cancel()
+                raise
+        else:
+            await self.cancel()
+
+    def node(self, node_id: str) -> Node:
+        """The node instance running as `node_id` in this session."""
+        node = self._slot(node_id).node
+        if node is None:
+            raise UsageError(f"Session {self.id} has not built node {node_id!r} yet.")
+        return node
+
+    async def send(self, node_id: str, frame: Frame, port: str = DEFAULT_OUT) -> None:
+        """Emit `frame` from `node_id`'s output `port`, as if that node had produced it."""
+        self._slot(node_id)
+        await self._contexts[node_id].emit(frame, port)
+
+    async def wait(self) -> None:
+        """Return once the session has been asked to end or cancel."""
+        if self._end_requested or self._cancel_requested:
+            return
+        if self._closing is None:
+            self._closing = asyncio.Event()
+        await self._closing.wait()
+
+    def request_end(self, reason: str = "") -> None:
+        self._end_requested = True
+        self._request(reason)
+
+    def request_cancel(self, reason: str = "") -> None:
+        self._cancel_requested = True
+        self._request(reason)
+
+    def edge_stats(self) -> dict[str, tuple[int, int]]:
+        """`{edge name: (frames queued now, frames dropped so far)}`."""
+        return {e.name: (e.queued, e.dropped) for s in self._slots.values() for e in s.incoming}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build every node, start them consumers first, then let frames flow.
+
+        Raises NodeError if a node cannot be built or started; the session is then cancelled."""
+        if self.state is not State.NEW:
+            raise UsageError(f"Session {self.id} was already started.")
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        self.state = State.RUNNING
+        current = ""
+        try:
+            for node_id in self._order:
+                current = node_id
+                factory = self._registry.resolve(self.graph.nodes[node_id].type)
+                self._slots[node_id].bind(factory(self._contexts[node_id]))
+            for node_id in reversed(self._order):
+                current = node_id
+                await self.node(node_id).start()
+                self._slots[node_id].started = True
+        except Exception as exc:
+            self.node_failed(self._slots[current], exc, "start")
+            await self.cancel()
+            if isinstance(exc, NodeError):
+                raise
+            raise NodeError(current, f"failed to start: {exc}") from exc
+        for node_id in self._order:
+            self._slots[node_id].open()
+        self.bus.publish(SessionStarted(session_id=self.id, graph=self.graph.name,
+                                        version=self.graph.version))
+        start = StartFrame(session_id=self.id)
+        for node_id in self._order:
+            self._slots[node_id].deliver_system(EXECUTOR_PORT, start)
+
+    async def end(self) -> None:
+        """Drain: stop nodes sources first, each after every frame already sent has been handled
+        (its own tasks are cancelled first, so it produces nothing new)."""
+        if self.state >= State.ENDING:
+            return
+        self.state = State.ENDING
+        try:
+            async with asyncio.timeout(self._drain_timeout):
+                for node_id in self._order:
+                    slot = self._slots[node_id]
+                    await _cancel_all(slot.tasks or ())
+                    await self._quiesce()
+                    slot.close()
+                    await self._stop(slot)
+        except TimeoutError:
+            log.warning("session %s did not drain in %s s; cancelling", self.id,
+                        self._drain_timeout)
+            self.close_reason = self.close_reason or "drain timed out"
+            await self._cancel()
+            return
+        await self._close(cancelled=False)
+
+    async def cancel(self) -> None:
+        """Stop now: queued frames are discarded, running handle calls and tasks cancelled."""
+        if self.state >= State.CANCELLING:
+            return
+        await self._cancel()
+
+    async def _cancel(self) -> None:
+        self.state = State.CANCELLING
+        for slot in self._slots.values():
+            slot.close()
+        await _cancel_all([*self._tails, *self._spawned()])
+        for node_id in self._order:
+            slot = self._slots[node_id]
+            await self._stop(slot)
+        await self._close(cancelled=True)
+
+    async def _stop(self, slot: Slot) -> None:
+        node = slot.node
+        if node is None or not slot.started:
+            return
+        slot.started = False  # stop() runs at most once
+        try:
+            async with asyncio.timeout(self._stop_timeout):
+                await node.stop()
+        except TimeoutError:
+            self.node_failed(slot, NodeTimeout(slot.node_id, "stop() did not return in "
+                                               f"{self._stop_timeout} s"), "stop")
+        except Exception as exc:  # supervision boundary
+            self.node_failed(slot, exc, "stop")
+
+    async def _close(self, *, cancelled: bool) -> None:
+        await _cancel_all([*self._tails, *self._spawned()])  # started during stop()
+        self.state = State.CLOSED
+        if self._tg is not None:
+            tg, self._tg = self._tg, None
+            await tg.__aexit__(None, None, None)
+        self.bus.publish(SessionEnded(session_id=self.id, cancelled=cancelled,
+                                      reason=self.close_reason))
+        self._request(self.close_reason)
+
+    async def _quiesce(self) -> None:
+        while self._tails:
+            self._quiet = asyncio.get_running_loop().create_future()
+            await self._quiet
+
+    def _request(self, reason: str) -> None:
+        if reason and not self.close_reason:
+            self.close_reason = reason
+        if self._closing is not None:
+            self._closing.set()
+
+    # -- called by the dispatch layer ----------------------------------------------------------
+
+    def detach(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any, *,
+               system: bool) -> None:
+        """Finish a suspended handle call, then the frames queued behind it, in a task."""
+        if self._tg is None:  # closed: nothing may run any more
+            coro.close()
+            return
+        task = self._tg.create_task(self._tail(slot, coro, step, system),
+                                    name=f"flowspec:{slot.node_id}")
+        self._tails.add(task)
+        task.add_done_callback(self._tail_done)
+
+    async def _tail(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any,
+                    system: bool) -> None:
+        try:
+            await resume(coro, step)
+        except Exception as exc:  # supervision boundary
+            self.node_failed(slot, exc, "handle")
+        await slot.drain(system)
+
+    def _tail_done(self, task: asyncio.Task[None]) -> None:
+        self._tails.discard(task)
+        if not self._tails and self._quiet is not None and not self._quiet.done():
+            self._quiet.set_result(None)
+
+    def spawn(self, slot: Slot, coro: Coroutine[Any, Any, None], *,
+              name: str | None = None) -> asyncio.Task[None]:
+        if self._tg is None or self.state >= State.CANCELLING:
+            coro.close()
+            raise UsageError(f"Session {self.id} is not running; node {slot.node_id!r} "
+                             "cannot start a task.")
+        task = self._tg.create_task(self._supervise(slot, coro),
+                                    name=name or f"flowspec:{slot.node_id}:task")
+        if slot.tasks is None:
+            slot.tasks = set()
+        slot.tasks.add(task)
+        task.add_done_callback(slot.tasks.discard)
+        return task
+
+    async def _supervise(self, slot: Slot, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except Exception as exc:  # supervision boundary
+            self.node_failed(slot, exc, "task")
+
+    def node_failed(self, slot: Slot, exc: BaseException, during: str) -> None:
+        fatal = during == "start" or bool(getattr(exc, "fatal", False))
+        log.warning("session %s: node %r failed in %s: %r", self.id, slot.node_id, during, exc,
+                    exc_info=exc)
+        self.bus.publish(NodeFailed(session_id=self.id, node_id=slot.node_id, error=exc,
+                                    fatal=fatal, during=during))
+        if self.state is State.RUNNING:
+            frame = ErrorFrame(node_id=slot.node_id, message=str(exc) or type(exc).__name__,
+                               fatal=fatal, code=type(exc).__name__)
+            for edges in self._contexts[slot.node_id]._out.values():
+                for edge in edges:
+                    edge.target.deliver_system(edge.port, frame)
+        if fatal:
+            self.request_cancel(f"node {slot.node_id!r} failed: {exc}")
+
+    def emit_system(self, source: Slot, frame: Frame, edges: Iterable[Edge]) -> None:
+        kind = type(frame)
+        if kind is InterruptFrame:
+            self.interrupt(source, frame)
+        elif kind is EndFrame:
+            self.request_end(getattr(frame, "reason", ""))
+        elif kind is CancelFrame:
+            self.request_cancel(getattr(frame, "reason", ""))
+        else:
+            for edge in edges:
+                edge.target.deliver_system(edge.port, frame)
+
+    def interrupt(self, source: Slot, frame: Frame) -> None:
+        """Flush queued data towards every node downstream of `source`, then deliver `frame` to
+        each of them on its system lane. A node re-emitting the same frame changes nothing."""
+        if frame is self._last_interrupt:
+            return
+        self._last_interrupt = frame
+        targets = self._interrupt_targets.get(source.node_id)
+        if targets is None:
+            targets = self._interrupt_targets[source.node_id] = self._downstream(source.node_id)
+        for slot, _port in targets:
+            slot.flush()
+        for slot, port in targets:
+            slot.deliver_system(port, frame)
+
+    def frames_dropped(self, edge: Edge) -> None:
+        self.bus.publish(FramesDropped(session_id=self.id, edge=edge.name, count=1))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _slot(self, node_id: str) -> Slot:
+        slot = self._slots.get(node_id)
+        if slot is None:
+            raise UsageError(f"Graph {self.graph.name!r} has no node {node_id!r}.")
+        return slot
+
+    def _spawned(self) -> list[asyncio.Task[None]]:
+        return [task for slot in self._slots.values() for task in (slot.tasks or ())]
+
+    def _downstream(self, source_id: str) -> tuple[tuple[Slot, str], ...]:
+        """Nodes reached from `source_id` along edges and tool calls, breadth first, not passing
+        through boundary nodes (transports: their input and output are unrelated streams)."""
+        seen = {source_id}
+        found: list[tuple[Slot, str]] = []
+        queue = deque([source_id])
+        while queue:
+            node_id = queue.popleft()
+            if node_id != source_id and self._is_boundary(node_id):
+                continue
+            edges = [e for es in self._contexts[node_id]._out.values() for e in es]
+            edges.extend(self.tools.call_edges(node_id))
+            for edge in edges:
+                target = edge.target.node_id
+                if target not in seen:
+                    seen.add(target)
+                    found.append((edge.target, edge.port))
+                    queue.append(target)
+        return tuple(found)
+
+    def _is_boundary(self, node_id: str) -> bool:
+        node = self._slots[node_id].node
+        return node_id == self.graph.entry or (node is not None and is_boundary(node))
+
+
+def _start_order(graph: CompiledGraph) -> list[str]:
+    """Sources first: the entry node and nodes without inputs, then breadth first along edges;
+    nodes reached by no edge (tools) last, in spec order."""
+    has_input = {e.target.node for e in graph.edges}
+    roots = [n for n in graph.nodes if n == graph.entry or n not in has_input]
+    roots.sort(key=lambda n: n != graph.entry)
+    order: list[str] = []
+    seen: set[str] = set()
+    queue = deque(roots)
+    while queue:
+        node_id = queue.popleft()
+        if node_id in seen:
+            continue
+        seen.add(node_id)
+        order.append(node_id)
+        queue.extend(e.target.node for e in graph.edges_from(node_id))
+    order.extend(n for n in graph.nodes if n not in seen)
+    return order
+
+
+async def _cancel_all(tasks: Iterable[asyncio.Task[None]]) -> None:
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
