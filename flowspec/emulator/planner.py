@@ -48,8 +48,6 @@ def plan_reply(
             "after_chunks": rule.after_chunks,
             "rule": label,
         }
-        if rule.fail is not None or rule.drop:
-            return Plan(**faults)
         if rule.say is not None or rule.calls:
             calls = tuple(_complete(call, tools) for call in rule.calls)
             return Plan(text=rule.say, calls=calls, **faults)

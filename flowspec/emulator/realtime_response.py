@@ -221,6 +221,10 @@ class ResponseRun:
         return True
 
     async def _finish(self) -> None:
+        if not self._fault_done and not self._cancelled.is_set():
+            # Fewer chunks than `after_chunks`: the fault still fires, before `response.done`.
+            self._chunks = max(self._chunks, self.plan.after_chunks)
+            await self._maybe_fault()
         details: JSONObject | None
         if self._cancelled.is_set():
             status, details = "cancelled", {"type": "cancelled", "reason": self.cancel_reason}

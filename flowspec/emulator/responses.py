@@ -283,6 +283,10 @@ class ResponseStream:
         return True
 
     async def _finish(self) -> Stored | None:
+        if not self._fault_done and not self.cancelled.is_set():
+            # Fewer chunks than `after_chunks`: the fault still fires, before the terminal event.
+            self._chunks = max(self._chunks, self.plan.after_chunks)
+            await self._fault()
         failure = self._failure
         if failure is not None:
             await self.failure_event(failure)
