@@ -139,7 +139,14 @@ def _delegate(module: str) -> tuple[Callable[[argparse.ArgumentParser], None] | 
     return getattr(mod, "configure", None), getattr(mod, "run", None)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Subcommands implemented beside their subsystem: (module, help). Their modules (and the heavy
+# libraries behind them) are imported only when that subcommand runs.
+DELEGATED = {
+    "emulate": ("flowspec.emulator.cli", "run the local OpenAI emulator"),
+}
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flowspec",
         description="Declarative graph runtime for realtime voice and text bots.",
@@ -174,17 +181,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_init)
 
-    configure, run = _delegate("flowspec.emulator.cli")
-    if configure is not None and run is not None:
-        p = sub.add_parser("emulate", help="run the local OpenAI emulator")
+    wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module, text) in DELEGATED.items():
+        p = sub.add_parser(name, help=text)
+        if name != wanted:
+            continue
+        configure, run = _delegate(module)
+        if configure is None or run is None:
+            p.set_defaults(func=lambda _args, n=name: _unavailable(n))
+            continue
         configure(p)
         p.set_defaults(func=run)
     return parser
 
 
+def _unavailable(name: str) -> int:
+    print(f"flowspec {name}: this installation does not include it", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -45,6 +45,9 @@ class _Checker:
         self.found: list[Diagnostic] = []
         self.edges: list[CompiledEdge] = []
         self.inserted: set[str] = set()
+        # Nodes next to an edge that failed: their "receives nothing" or "unreachable" findings
+        # would only repeat the edge's own error.
+        self.broken: set[str] = set()
 
     def report(self, code: str, message: str, pointer: str, *, warning: bool = False,
                key: bool = False, hint: str | None = None) -> None:
@@ -97,6 +100,8 @@ class _Checker:
                 dst = self._ref(right, "in", pointer)
                 if src and dst:
                     pairs.append((src, dst, capacity, overflow, pointer))
+                else:
+                    self.broken.update(t.strip().partition(".")[0] for t in (left, right))
         seen: dict[tuple[PortRef, PortRef], str] = {}
         unique = []
         for src, dst, capacity, overflow, pointer in pairs:
@@ -119,6 +124,7 @@ class _Checker:
                     f"edge {src} -> {dst} carries nothing: {src} emits "
                     f"{', '.join(sorted(out_port.kinds))} but {dst} accepts "
                     f"{', '.join(sorted(in_port.kinds))}", pointer)
+                self.broken.update((src.node, dst.node))
                 continue
             if overflow is Overflow.DROP_OLDEST and "audio" not in kinds:
                 self.report("edge.drop-oldest-not-audio",
@@ -131,6 +137,7 @@ class _Checker:
                     self.report("edge.audio-mismatch",
                                 f"edge {src} -> {dst} joins {a} to {b}, which cannot be "
                                 f"converted: {reason}", pointer)
+                    self.broken.update((src.node, dst.node))
                     continue
                 self._insert_converter(src, dst, capacity, overflow, frozenset(kinds), pointer)
                 continue
@@ -244,7 +251,7 @@ class _Checker:
         connected_in = {e.target for e in self.edges}
         connected_out = {e.source for e in self.edges}
         for node_id, ports in self.ports.items():
-            if node_id in self.inserted:
+            if node_id in self.inserted or node_id in self.broken:
                 continue
             for port in ports.values():
                 ref = PortRef(node_id, port.name)
@@ -261,7 +268,8 @@ class _Checker:
         node_graph.add_edges_from((e.source.node, e.target.node) for e in self.edges)
         reachable = nx.descendants(node_graph, entry) | {entry}
         for node_id, node in self.spec.nodes.items():
-            if node.kind != "tool" and node_id not in reachable:
+            if node.kind not in ("tool", "transport") and node_id not in reachable \
+                    and node_id not in self.broken:
                 self.report("graph.unreachable", f"node {node_id!r} is not reachable from the "
                             f"entry transport {entry!r}", f"/nodes/{node_id}", key=True)
 

@@ -91,7 +91,8 @@ def compile_document(doc: Document, env: Mapping[str, str] | None = None,
         return report
     parts, found = check_graph(doc, spec)
     report.diagnostics.extend(found)
-    report.diagnostics.sort(key=lambda d: (d.line or 0, d.column or 0))
+    report.diagnostics = sorted(dict.fromkeys(report.diagnostics),
+                                key=lambda d: (d.line or 0, d.column or 0))
     if report.errors:
         return report
     report.graph = CompiledGraph(

@@ -61,6 +61,18 @@ def _validator() -> Any:
     return Draft7Validator(build_schema())
 
 
+@cache
+def _secret_fields() -> frozenset[str]:
+    """Names of fields marked secret anywhere in the schema (api_key, headers, tokens)."""
+    definitions = _validator().schema["definitions"]
+    return frozenset(
+        name
+        for definition in definitions.values()
+        for name, prop in definition.get("properties", {}).items()
+        if prop.get("x-flowspec-secret")
+    )
+
+
 def _pointer(path: Iterable[Any]) -> str:
     pointer = ""
     for token in path:
@@ -80,7 +92,9 @@ class _Reporter:
     def redacted(self, pointer: str, schema: dict[str, Any] | None = None) -> bool:
         if pointer in self.doc.interpolated:
             return True
-        return bool(schema and schema.get("x-flowspec-secret"))
+        if schema and schema.get("x-flowspec-secret"):
+            return True
+        return any(token in _secret_fields() for token in pointer.split("/"))
 
     def value_text(self, pointer: str, value: Any, schema: dict[str, Any] | None) -> str:
         return "the value" if self.redacted(pointer, schema) else _show(value)
@@ -120,6 +134,9 @@ class _Reporter:
             if sub.validator in ("type", "const", "enum") and not rel:
                 return True
             if rel == ["type"] and sub.validator in ("const", "enum"):
+                return True
+            if sub.validator == "required" and not rel and isinstance(instance, dict) \
+                    and "type" not in instance and "type" in sub.validator_value:
                 return True
             if sub.validator in ("oneOf", "anyOf") and not rel and sub.context:
                 if base is None:
@@ -193,6 +210,9 @@ class _Reporter:
                 pointer,
             )
             return
+        if validator == "pattern" and "propertyNames" in error.schema_path:
+            yield self._pattern(join_pointer(pointer, instance), instance, schema, key=True)
+            return
         if validator == "pattern":
             yield self._pattern(pointer, instance, schema)
             return
@@ -207,8 +227,11 @@ class _Reporter:
             )
             return
         if validator in ("minItems", "minProperties", "minLength"):
+            least = error.validator_value
             yield doc.diagnostic(
-                "schema.too-short", f"must have at least {error.validator_value} entries", pointer
+                "schema.too-short",
+                "must not be empty" if least == 1 else f"must have at least {least} entries",
+                pointer,
             )
             return
         if validator in ("maxItems", "maxLength", "maxProperties"):
@@ -220,6 +243,17 @@ class _Reporter:
             yield self._pattern(join_pointer(pointer, instance), instance, {"pattern": "id"},
                                 key=True)
             return
+        if validator in ("oneOf", "anyOf") and isinstance(instance, dict):
+            consts = _branch_consts(error.schema[validator])
+            if consts:
+                yield doc.diagnostic(
+                    "schema.missing-required",
+                    "missing required field 'type'",
+                    pointer,
+                    key=True,
+                    hint=f"one of {', '.join(sorted(consts))}",
+                )
+                return
         if validator in ("oneOf", "anyOf"):
             yield doc.diagnostic(
                 "schema.no-match",

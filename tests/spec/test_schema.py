@@ -1,0 +1,180 @@
+"""The committed schema: fresh, complete, editor-shaped, and agreeing with `flowspec validate`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft7Validator
+
+from flowspec.errors import SpecInvalid
+from flowspec.spec.load import interpolate, parse
+from flowspec.spec.models.graph import NODE_TYPES
+from flowspec.spec.schema import build_schema, schema_text
+from flowspec.spec.validate import schema_diagnostics
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "schemas" / "flowspec.schema.json"
+EXAMPLES = sorted((ROOT / "specs").glob("*.yaml"))
+CORPUS = sorted((ROOT / "tests" / "spec" / "corpus").glob("*.yaml"))
+
+
+def _parses(path: Path) -> bool:
+    try:
+        parse(path.read_text(), str(path))
+    except SpecInvalid:
+        return False
+    return True
+
+
+# Syntax-error entries have no data for a schema verdict; every other spec is compared.
+COMPARED = [p for p in EXAMPLES + CORPUS if _parses(p)]
+
+# Seed fields per node type (DESIGN §1; Pipecat constructors and settings) as schema paths.
+SEED_FIELDS = {
+    "RealtimeNodeSpec": [
+        "api_key", "base_url", "organization", "project", "default_headers", "model",
+        "session_properties", "start_audio_paused", "start_video_paused", "video_frame_detail",
+        "user_audio_preroll_secs", "tools", "extra", "settings",
+    ],
+    "RealtimeSettingsSpec": ["model", "system_instruction", "session_properties"],
+    "RealtimeSessionPropertiesSpec": [
+        "output_modalities", "instructions", "audio", "tools", "tool_choice", "max_output_tokens",
+        "tracing", "truncation", "prompt", "include", "reasoning", "parallel_tool_calls",
+    ],
+    "AudioInputSpec": ["format", "transcription", "noise_reduction", "turn_detection"],
+    "AudioOutputSpec": ["format", "voice", "speed"],
+    "ServerVadSpec": ["threshold", "prefix_padding_ms", "silence_duration_ms", "idle_timeout_ms",
+                      "create_response", "interrupt_response"],
+    "SemanticVadSpec": ["eagerness", "create_response", "interrupt_response"],
+    "RealtimeBetaNodeSpec": [
+        "api_key", "base_url", "model", "session_properties", "start_audio_paused",
+        "send_transcription_frames", "settings",
+    ],
+    "BetaSessionPropertiesSpec": [
+        "modalities", "instructions", "voice", "input_audio_format", "output_audio_format",
+        "input_audio_transcription", "input_audio_noise_reduction", "turn_detection", "tools",
+        "tool_choice", "temperature", "max_response_output_tokens",
+    ],
+    "ResponsesNodeSpec": [
+        "api_key", "base_url", "ws_url", "organization", "project", "default_headers",
+        "service_tier", "transport", "store", "retry_timeout_secs", "retry_on_timeout", "settings",
+    ],
+    "ResponsesSettingsSpec": [
+        "model", "system_instruction", "temperature", "top_p", "frequency_penalty",
+        "presence_penalty", "seed", "max_completion_tokens", "reasoning",
+    ],
+    "PythonToolSpec": ["handler", "description", "parameters", "timeout_s",
+                       "cancel_on_interruption"],
+    "HttpToolSpec": ["url", "method", "headers", "description", "parameters", "timeout_s",
+                     "cancel_on_interruption"],
+}
+
+
+def committed() -> dict[str, Any]:
+    return json.loads(COMMITTED.read_text())  # type: ignore[no-any-return]
+
+
+def test_committed_schema_is_fresh() -> None:
+    assert COMMITTED.read_text() == schema_text()
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_schema.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_gen_schema_check_fails_on_stale_file(tmp_path: Path) -> None:
+    from flowspec.cli import main
+
+    stale = tmp_path / "schema.json"
+    stale.write_text(schema_text().replace("Realtime", "Realtyme", 1))
+    assert main(["schema", "--check", str(stale)]) == 1
+
+
+def test_is_draft07_without_pydantic_noise() -> None:
+    schema = committed()
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    Draft7Validator.check_schema(schema)
+    text = COMMITTED.read_text()
+    assert "$defs" not in text and '"discriminator"' not in text and '"prefixItems"' not in text
+    titles = [key for key in _walk_keys(schema["definitions"]) if key == "title"]
+    assert titles == []
+
+
+def _walk_keys(node: Any) -> list[str]:
+    keys: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key != "properties":
+                keys.append(key)
+            keys.extend(_walk_keys(value))
+    elif isinstance(node, list):
+        for item in node:
+            keys.extend(_walk_keys(item))
+    return keys
+
+
+def test_every_node_type_is_a_described_oneof_branch_with_a_snippet() -> None:
+    schema = committed()
+    branches = schema["properties"]["nodes"]["additionalProperties"]["oneOf"]
+    consts = set()
+    for branch in branches:
+        definition = schema["definitions"][branch["$ref"].rsplit("/", 1)[1]]
+        const = definition["properties"]["type"]["const"]
+        consts.add(const)
+        assert definition["description"]
+        assert definition["required"][0] == "type"
+        assert definition["additionalProperties"] is False
+        assert definition["defaultSnippets"][0]["body"]["type"] == const
+    assert consts == set(NODE_TYPES) and len(consts) == 13
+
+
+@pytest.mark.parametrize("definition", sorted(SEED_FIELDS))
+def test_seed_fields_are_present_and_documented(definition: str) -> None:
+    properties = committed()["definitions"][definition]["properties"]
+    for name in SEED_FIELDS[definition]:
+        assert name in properties, f"{definition}.{name} missing"
+        assert properties[name]["description"], f"{definition}.{name} undocumented"
+
+
+def test_every_field_has_description_and_mutability() -> None:
+    schema = committed()
+    for name, definition in schema["definitions"].items():
+        for field, prop in definition.get("properties", {}).items():
+            assert prop.get("description"), f"{name}.{field}"
+            assert prop.get("x-flowspec-mutability") in {
+                "live", "until_first_audio", "next_session", "structural"}, f"{name}.{field}"
+            assert "Live" in prop["markdownDescription"] or "Structural" in \
+                prop["markdownDescription"] or "session" in prop["markdownDescription"] \
+                or "first audio" in prop["markdownDescription"]
+
+
+def test_deprecations_and_defaults_reach_the_editor() -> None:
+    props = committed()["definitions"]["RealtimeNodeSpec"]["properties"]
+    assert "settings.model" in props["model"]["deprecationMessage"]
+    assert props["model"]["doNotSuggest"] is True
+    vad = committed()["definitions"]["ServerVadSpec"]["properties"]["silence_duration_ms"]
+    assert vad["default"] == 500 and "Provider default: `500`" in vad["markdownDescription"]
+    voice = committed()["definitions"]["AudioOutputSpec"]["properties"]["voice"]
+    assert voice["x-flowspec-mutability"] == "until_first_audio"
+    assert {"marin", "cedar", "alloy"} <= set(voice["examples"])
+
+
+def test_build_schema_is_cached_and_stable() -> None:
+    assert build_schema() is build_schema()
+
+
+def test_most_specs_are_compared() -> None:
+    assert len(COMPARED) >= len(EXAMPLES) + len(CORPUS) - 3
+
+
+@pytest.mark.parametrize("path", COMPARED, ids=[p.name for p in COMPARED])
+def test_plain_jsonschema_agrees_with_flowspec(path: Path) -> None:
+    doc = parse(path.read_text(), str(path))
+    if interpolate(doc, {}):
+        return  # environment errors come before the schema; nothing to compare
+    plain_valid = not list(Draft7Validator(committed()).iter_errors(doc.data))
+    assert plain_valid == (not schema_diagnostics(doc))
