@@ -245,6 +245,10 @@ class ResponseStream:
         self.output.append(item)
         await self.event("response.output_item.done", output_index=index, item=item)
 
+    @property
+    def failed(self) -> bool:
+        return self._failure is not None
+
     def _item_status(self) -> str:
         return "incomplete" if self._stopped() else "completed"
 

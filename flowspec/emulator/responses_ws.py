@@ -154,7 +154,8 @@ class ResponsesSocket:
         finally:
             del self._active[lane]
         if stored is None:
-            self._evict(parent_id)
+            if stream.failed:
+                self._evict(parent_id)
             return
         self._cache[stream.id] = stored
         if body.get("store", True):

@@ -21,6 +21,12 @@ A script is YAML or JSON (JSON is read as YAML)::
         stall_ms: 1500            # pause before the first output (or before the fault)
         after_chunks: 3           # let this many output deltas out before stall/fail/drop
 
+Without `say`/`call` a rule keeps the default reply. Faults (stall, `fail` at stage `stream`,
+`drop`) happen after `response.created` (and `response.in_progress`) and after `after_chunks`
+output deltas (text, audio or argument deltas; transcript deltas do not count); when the reply
+has fewer chunks the fault happens just before the final event. A call without `arguments` gets
+them from the tool's JSON Schema.
+
 Bad scripts raise `SpecInvalid` whose diagnostics carry file, line, column and a JSON pointer.
 """
 
@@ -262,9 +268,8 @@ class _Checker:
                 fields["drop"] = raw["drop"]
             else:
                 self.fail([*at, "drop"], "'drop' must be true or false.")
-        faults = [key for key in ("fail", "drop") if raw.get(key)]
-        if len(faults) > 1 or (faults and ("say" in raw or "call" in raw)):
-            self.fail(at, "A rule may either reply (say/call) or fault (fail/drop), not both.")
+        if raw.get("fail") and raw.get("drop"):
+            self.fail(at, "A rule may either fail or drop, not both.")
         if len(self.diagnostics) > before:
             return None
         return Rule(**fields)
