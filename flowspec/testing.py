@@ -1,7 +1,7 @@
 """Test helpers for graphs and nodes, shipped with flowspec so users can test their own nodes.
 
 - `graph(...)` builds a `CompiledGraph` from node types and `a -> b` edges, without a spec file;
-- `testing_registry()` layers `test.passthrough` and `test.recorder` over the default registry;
+- `make_registry()` layers `test.passthrough` and `test.recorder` over the default registry;
 - `RecorderNode` records what reaches it, and can be held busy to let frames queue behind it;
 - `run_graph(...)` runs one session with scripted inputs and returns what the recorders received
   and every bus event;
@@ -97,7 +97,7 @@ class RecorderNode:
         self.stopped = True
 
 
-def testing_registry(parent: Registry | None = DEFAULT_REGISTRY) -> Registry:
+def make_registry(parent: Registry | None = DEFAULT_REGISTRY) -> Registry:
     """A fresh registry with the test nodes, over `parent`; register your own nodes into it."""
     registry = Registry(parent=parent)
     registry.register("test.passthrough", PassthroughNode)
@@ -116,7 +116,8 @@ def graph(
     overflow: Overflow = Overflow.BLOCK,
 ) -> CompiledGraph:
     """A `CompiledGraph` from node types (or specs) and edges such as `"a -> b -> c"` or
-    `"a.audio -> b.in"` (ports default to `out` and `in`), with no spec file and no checks."""
+    `"a.audio -> b.in"` (ports default to `out` and `in`; a named port on a middle node of a chain
+    is its input), with no spec file and no checks."""
     specs = {
         node_id: NodeSpec.model_construct(type=spec) if isinstance(spec, str) else spec
         for node_id, spec in nodes.items()
@@ -127,8 +128,10 @@ def graph(
             compiled.append(edge)
             continue
         hops = [part.strip() for part in edge.split("->")]
-        for left, right in zip(hops, hops[1:], strict=False):
-            compiled.append(CompiledEdge(source=_port(left, "out"), target=_port(right, "in"),
+        for index, (left, right) in enumerate(zip(hops, hops[1:], strict=False)):
+            # Inside a chain, a named port on a middle node is the port the chain enters by.
+            source = _port(left.partition(".")[0] if index else left, "out")
+            compiled.append(CompiledEdge(source=source, target=_port(right, "in"),
                                          capacity=capacity, overflow=overflow))
     return CompiledGraph(
         name=name,
@@ -171,7 +174,7 @@ async def run_graph(
     order, then end the session (drain, or cancel if `cancel`) and report what happened."""
     bus = Bus()
     with capture_events(bus) as events:
-        executor = Executor(registry=registry or testing_registry(), bus=bus)
+        executor = Executor(registry=registry or make_registry(), bus=bus)
         session = executor.session(compiled)
         async with session:
             for node_id, frame in inputs:

@@ -3,8 +3,8 @@
 An edge holds no queue of its own. Frames waiting for a busy consumer sit in that consumer's
 inbox (one deque, arrival order, so per-edge order holds); the edge counts how many of them are
 its own, which is what its capacity bounds. `block` makes the producer wait for room;
-`drop_oldest` discards the edge's oldest queued data frame instead (control frames are never
-dropped: when only control frames fill the edge, it blocks).
+`drop_oldest` discards the edge's oldest queued data frame to make room instead (control frames
+are never dropped: when only control frames fill the edge, it blocks).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Edge:
         if target.stopped:
             return True  # nobody will read it again
         if self.queued >= self.capacity:
-            if not (self.drop_oldest and frame.lane is _DATA and self._drop_one()):
+            if not (self.drop_oldest and self._drop_one()):
                 return False
         inbox = target.inbox
         if inbox is None:

@@ -263,6 +263,8 @@ class Session:
                                     name=f"flowspec:{slot.node_id}")
         self._tails.add(task)
         task.add_done_callback(self._tail_done)
+        # A task cancelled before its first step never runs its coroutine: close it explicitly.
+        task.add_done_callback(lambda _task: coro.close())
 
     async def _tail(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any,
                     system: bool) -> None:
@@ -289,6 +291,7 @@ class Session:
             slot.tasks = set()
         slot.tasks.add(task)
         task.add_done_callback(slot.tasks.discard)
+        task.add_done_callback(lambda _task: coro.close())
         return task
 
     async def _supervise(self, slot: Slot, coro: Coroutine[Any, Any, None]) -> None:
@@ -320,7 +323,7 @@ class Session:
             self.request_end(getattr(frame, "reason", ""))
         elif kind is CancelFrame:
             self.request_cancel(getattr(frame, "reason", ""))
-        else:
+        elif kind is not StartFrame:  # every node already got it from the executor
             for edge in edges:
                 edge.target.deliver_system(edge.port, frame)
 
