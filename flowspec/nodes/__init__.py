@@ -1,0 +1,1 @@
+"""Node implementations, one package or module per node family."""

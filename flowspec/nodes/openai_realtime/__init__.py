@@ -1,0 +1,1 @@
+"""The OpenAI Realtime nodes: one implementation, two dialects (GA and beta)."""
