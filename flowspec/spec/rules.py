@@ -114,10 +114,29 @@ def _tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagno
             yield doc.diagnostic("tool.bad-parameters", "`parameters` must describe an object "
                                  "(type: object): models pass arguments by name",
                                  f"{base}/parameters")
+    yield from _split_text_keys(doc, f"{base}/parameters", node.parameters)
     if isinstance(node, PythonToolSpec):
         problem = handler_problem(node.handler)
         if problem:
             yield doc.diagnostic("tool.handler-unresolved", problem, f"{base}/handler")
+
+
+def _split_text_keys(doc: Document, pointer: str, value: object) -> Iterator[Diagnostic]:
+    # `{description: City name, e.g. Paris}` is a YAML flow mapping: the comma ends the text and
+    # `e.g. Paris` becomes a key with no value. JSON Schema ignores it, so nothing else would tell.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{pointer}/{key}"
+            if item is None and " " in str(key):
+                yield doc.diagnostic(
+                    "yaml.split-text", f"key {key!r} has no value: an unquoted comma inside "
+                    "{...} split a text in two", child, key=True, severity=Severity.WARNING,
+                    hint="quote the text that holds the comma")
+            else:
+                yield from _split_text_keys(doc, child, item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _split_text_keys(doc, f"{pointer}/{index}", item)
 
 
 def handler_problem(handler: str) -> str | None:

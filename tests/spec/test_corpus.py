@@ -12,7 +12,7 @@ from flowspec.spec.compile import compile_file
 
 CORPUS = Path(__file__).parent / "corpus"
 SPECS = sorted(p for p in CORPUS.iterdir() if p.suffix in (".yaml", ".json"))
-EXPECT = re.compile(r"^# (expect|expect-warning): (\S+) (\d+) (\S+)$", re.M)
+EXPECT = re.compile(r"^# (expect|expect-warning): (\S+) (\d+) (.+)$", re.M)
 
 
 def expectations(path: Path) -> set[tuple[str, str, int, str]]:
