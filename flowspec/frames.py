@@ -212,7 +212,8 @@ class ResetConversationFrame(Frame):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StartFrame(Frame):
-    """Sent by the executor to every node once the whole session is wired and started."""
+    """Sent by the executor to every node once the whole session is wired and started. Nodes need
+    not forward it: the executor ignores it when a node emits it."""
 
     lane: ClassVar[Lane] = Lane.SYSTEM
     session_id: str
@@ -237,7 +238,8 @@ class CancelFrame(Frame):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InterruptFrame(Frame):
     """Barge-in. The executor discards queued data frames towards every node downstream of the
-    emitter (control frames stay) and delivers this frame to each of them at once."""
+    emitter (control frames stay), cancels their suspended calls on data frames, and delivers
+    this frame to each of them at once. Nodes need not forward it."""
 
     lane: ClassVar[Lane] = Lane.SYSTEM
     reason: str = "user_speech"

@@ -33,7 +33,8 @@ class Slot:
     """The executor's side of one node in one session: its lanes, inboxes and state."""
 
     __slots__ = ("node_id", "node", "handle", "session", "busy", "sys_busy", "stopped",
-                 "started", "inbox", "urgent", "epoch", "incoming", "tasks")
+                 "started", "inbox", "urgent", "epoch", "incoming", "tasks", "tail", "tail_data",
+                 "tail_running", "interrupt_pending")
 
     def __init__(self, node_id: str, session: Session) -> None:
         self.node_id = node_id
@@ -49,6 +50,12 @@ class Slot:
         self.epoch = 0  # bumped by each interrupt that flushes this node
         self.incoming: list[Edge] = []
         self.tasks: set[asyncio.Task[None]] | None = None
+        # The task finishing a suspended ordered call, and whether that call is for a data frame
+        # (an interrupt cancels it: the frame is stale).
+        self.tail: asyncio.Task[None] | None = None
+        self.tail_data = False
+        self.tail_running = False
+        self.interrupt_pending = False
 
     def __repr__(self) -> str:
         return f"Slot({self.node_id!r}, busy={self.busy}, sys_busy={self.sys_busy})"
@@ -81,7 +88,7 @@ class Slot:
             except Exception as exc:  # supervision boundary: the node failed, the session goes on
                 self.session.node_failed(self, exc, "handle")
             else:
-                self.session.detach(self, coro, step, system=False)
+                self.session.detach(self, coro, step, frame, system=False)
                 return
             inbox = self.inbox
             if not inbox or self.stopped:
@@ -102,7 +109,7 @@ class Slot:
             except Exception as exc:  # supervision boundary
                 self.session.node_failed(self, exc, "handle")
             else:
-                self.session.detach(self, coro, step, system=True)
+                self.session.detach(self, coro, step, frame, system=True)
                 return
             urgent = self.urgent
             if not urgent or self.stopped:
@@ -136,31 +143,52 @@ class Slot:
                     return
                 edge, frame = self.inbox.popleft()
                 port = edge.take()
+                self.tail_data = frame.lane is _DATA
             try:
                 await self.handle(frame, port)
+                count += 1
+                if count % _FAIRNESS == 0:
+                    await asyncio.sleep(0)
+            except asyncio.CancelledError:
+                if not self.interrupted():
+                    raise
             except Exception as exc:  # supervision boundary
                 self.session.node_failed(self, exc, "handle")
-            count += 1
-            if count % _FAIRNESS == 0:
-                await asyncio.sleep(0)
+
+    def interrupted(self) -> bool:
+        """True when the CancelledError being handled came from an interrupt (see `flush`); the
+        cancellation is then absorbed and the lane goes on with the next frame."""
+        if not self.interrupt_pending:
+            return False
+        self.interrupt_pending = False
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True
 
     def flush(self) -> int:
-        """Discard queued data frames (an interrupt); control frames stay. Returns how many."""
+        """An interrupt: discard queued data frames (control frames stay), and cancel a suspended
+        call that is handling a data frame. Returns how many queued frames were discarded."""
         self.epoch += 1
+        if self.tail is not None and self.tail_data and not self.interrupt_pending:
+            self.interrupt_pending = True
+            if self.tail_running:  # else the tail cancels the call itself when it first runs
+                self.tail.cancel()
         inbox = self.inbox
         flushed = 0
         if inbox:
             kept = [entry for entry in inbox if entry[1].lane is not _DATA]
             flushed = len(inbox) - len(kept)
-            if flushed:
-                for edge, frame in inbox:
-                    if frame.lane is _DATA:
-                        edge.queued -= 1
-                inbox.clear()
-                inbox.extend(kept)
+        if inbox and flushed:
+            inbox.clear()
+            inbox.extend(kept)
+            for edge in self.incoming:
+                edge.queued = 0
+            for edge, _frame in kept:
+                edge.queued += 1
         for edge in self.incoming:
             if edge.waiters:
-                edge.wake(everyone=True)  # blocked producers re-check, and drop stale data
+                edge.wake(everyone=True)  # blocked producers re-check and drop stale data
         return flushed
 
     def close(self) -> None:

@@ -14,6 +14,11 @@ How `handle` is called, which is what makes a hop cost well under a microsecond:
   even while an ordered `handle` call is suspended, so one `handle` call for a data or control
   frame and one for a system frame may be in progress at the same time.
 
+An interrupt discards the data frames queued towards the nodes downstream of its emitter, and
+cancels a suspended `handle` call that is processing a data frame there (the audio being played
+is stale): the node sees `CancelledError` at its `await`, cleans up, and its lane goes on with the
+next frame. Calls for control and system frames are never cancelled by an interrupt.
+
 Because the first step of `handle` runs in the emitter's task, enter task-bound context managers
 (`asyncio.timeout`, `asyncio.TaskGroup`) only after the first `await` that suspends, or do the work
 in a task started with `Context.spawn`.

@@ -22,7 +22,15 @@ from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from flowspec.errors import NodeError, NodeTimeout, UsageError
-from flowspec.frames import CancelFrame, EndFrame, ErrorFrame, Frame, InterruptFrame, StartFrame
+from flowspec.frames import (
+    CancelFrame,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    InterruptFrame,
+    Lane,
+    StartFrame,
+)
 from flowspec.runtime.bus import Bus, FramesDropped, NodeFailed, SessionEnded, SessionStarted
 from flowspec.runtime.dispatch import NodeContext, Slot, resume
 from flowspec.runtime.edges import Edge
@@ -32,6 +40,8 @@ from flowspec.runtime.tools import ToolRouter
 from flowspec.spec.compiled import CompiledGraph, Overflow
 
 log = logging.getLogger("flowspec.runtime")
+
+_FINISHED = object()
 
 EXECUTOR_PORT = ""
 """The port reported to `handle` for frames the executor sends itself (StartFrame)."""
@@ -253,7 +263,7 @@ class Session:
 
     # -- called by the dispatch layer ----------------------------------------------------------
 
-    def detach(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any, *,
+    def detach(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any, frame: Frame, *,
                system: bool) -> None:
         """Finish a suspended handle call, then the frames queued behind it, in a task."""
         if self._tg is None:  # closed: nothing may run any more
@@ -265,14 +275,35 @@ class Session:
         task.add_done_callback(self._tail_done)
         # A task cancelled before its first step never runs its coroutine: close it explicitly.
         task.add_done_callback(lambda _task: coro.close())
+        if not system:
+            slot.tail = task
+            slot.tail_data = frame.lane is Lane.DATA
 
     async def _tail(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any,
                     system: bool) -> None:
+        if not system:
+            slot.tail_running = True
         try:
-            await resume(coro, step)
-        except Exception as exc:  # supervision boundary
-            self.node_failed(slot, exc, "handle")
-        await slot.drain(system)
+            try:
+                if not system and slot.interrupt_pending:
+                    # Interrupted before this task first ran: cancel the call where it waits.
+                    slot.interrupt_pending = False
+                    try:
+                        step = coro.throw(asyncio.CancelledError())
+                    except (StopIteration, asyncio.CancelledError):
+                        step = _FINISHED
+                if step is not _FINISHED:
+                    await resume(coro, step)
+            except asyncio.CancelledError:
+                if not slot.interrupted():
+                    raise
+            except Exception as exc:  # supervision boundary
+                self.node_failed(slot, exc, "handle")
+            await slot.drain(system)
+        finally:
+            if not system:
+                slot.tail = None
+                slot.tail_running = slot.interrupt_pending = False
 
     def _tail_done(self, task: asyncio.Task[None]) -> None:
         self._tails.discard(task)

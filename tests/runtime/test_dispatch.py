@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from flowspec.frames import (
     AudioFrame,
     InterruptFrame,
@@ -202,3 +204,49 @@ async def test_reentrant_delivery_to_a_node_already_on_the_stack_is_queued(
     a = session.node("a")
     assert isinstance(a, RecorderNode)
     assert texts(a) == ["x"]
+
+
+class PlayerNode:
+    """Plays audio until cancelled; records what it played, was cut off on, and other frames."""
+
+    def __init__(self, ctx: object) -> None:
+        self.cut: list[bytes] = []
+        self.other: list[object] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def handle(self, frame: object, port: str) -> None:
+        if isinstance(frame, AudioFrame):
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cut.append(frame.audio)
+                raise
+        else:
+            self.other.append(frame)
+
+    async def stop(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("settled", [False, True], ids=["before-tail-ran", "tail-running"])
+async def test_interrupt_cancels_the_data_frame_being_played_and_the_lane_goes_on(
+    executor: Executor, settled: bool,
+) -> None:
+    executor.registry.register("test.player", PlayerNode)
+    g = graph({"src": "test.passthrough", "player": "test.player"}, ["src -> player"])
+    async with executor.session(g) as session:
+        player = session.node("player")
+        assert isinstance(player, PlayerNode)
+        await session.send("src", AudioFrame(audio=b"stale"))
+        await session.send("src", ResponseEndedFrame())
+        if settled:
+            await settle()
+        await session.send("src", InterruptFrame())
+        await settle()
+        assert player.cut == [b"stale"]
+        assert [type(f) for f in player.other[1:]] == [InterruptFrame, ResponseEndedFrame]
+        await session.send("src", TextFrame(text="next"))
+        assert player.other[-1] == TextFrame(text="next")
+    assert session.state.name == "CLOSED"
