@@ -66,10 +66,40 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if failed else EXIT_OK
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    from flowspec.spec.schema import schema_text
+def _schema_document(args: argparse.Namespace) -> str | None:
+    """The text `flowspec schema` produces for these arguments, or None after reporting why not."""
+    if args.markdown:
+        from flowspec.spec.reference import reference_markdown
 
-    text = schema_text()
+        return reference_markdown()
+    if args.spec is None:
+        from flowspec.spec.schema import schema_text
+
+        return schema_text()
+    from flowspec.errors import SpecInvalid
+    from flowspec.spec.docschema import document_schema_text
+    from flowspec.spec.load import read
+
+    try:
+        doc = read(args.spec)
+    except OSError as exc:
+        print(f"flowspec schema: cannot read {args.spec}: {exc.strerror}", file=sys.stderr)
+        return None
+    except SpecInvalid as exc:
+        # The previous specialised schema stays in place until the spec parses again.
+        print(exc, file=sys.stderr)
+        return None
+    return document_schema_text(doc.data, Path(args.spec).name)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.markdown and args.spec is not None:
+        print("flowspec schema: give --markdown or --for, not both", file=sys.stderr)
+        return EXIT_USAGE
+    text = _schema_document(args)
+    if text is None:
+        return EXIT_USAGE if args.spec is not None and not Path(args.spec).is_file() \
+            else EXIT_INVALID
     if args.check:
         try:
             current = Path(args.check).read_text(encoding="utf-8")
@@ -77,14 +107,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
             print(f"flowspec schema: cannot read {args.check}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
         if current != text:
-            print(f"{args.check} is stale: regenerate it with `flowspec schema --output "
+            how = "--markdown " if args.markdown else f"--for {args.spec} " if args.spec else ""
+            print(f"{args.check} is stale: regenerate it with `flowspec schema {how}--output "
                   f"{args.check}` (or tools/gen_schema.py)", file=sys.stderr)
             return EXIT_INVALID
         print(f"{args.check} is up to date")
         return EXIT_OK
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output}")
+        if args.spec is not None:
+            import os
+
+            relative = os.path.relpath(output.resolve(), Path(args.spec).resolve().parent)
+            print(f"line 1 of {args.spec}: # yaml-language-server: $schema={relative}")
         return EXIT_OK
     sys.stdout.write(text)
     return EXIT_OK
@@ -162,9 +200,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="treat warnings as errors")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("schema", help="print or write the spec's JSON Schema")
+    p = sub.add_parser("schema", help="print or write the spec's JSON Schema or reference")
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of stdout")
-    p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from the schema")
+    p.add_argument("--check", metavar="FILE", help="exit 1 if FILE differs from the output")
+    p.add_argument("--for", dest="spec", metavar="SPEC", help="specialise the schema to SPEC: "
+                   "its node ids, ports and tool ids complete in edges and `tools:`")
+    p.add_argument("--markdown", action="store_true",
+                   help="the spec reference in Markdown (schemas/REFERENCE.md)")
     p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("graph", help="draw the compiled graph (Mermaid or DOT)")

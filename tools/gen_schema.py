@@ -1,4 +1,7 @@
-"""Write schemas/flowspec.schema.json from the models; `--check` exits 1 when it is stale."""
+"""Write schemas/flowspec.schema.json and schemas/REFERENCE.md from the models.
+
+`--check` writes nothing and exits 1 when either file is stale.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,16 @@ sys.path.insert(0, str(ROOT))
 
 from flowspec.cli import main  # noqa: E402
 
-TARGET = ROOT / "schemas" / "flowspec.schema.json"
+SCHEMA = ROOT / "schemas" / "flowspec.schema.json"
+REFERENCE = ROOT / "schemas" / "REFERENCE.md"
+
+
+def run(check: bool) -> int:
+    flag = "--check" if check else "--output"
+    codes = [main(["schema", flag, str(SCHEMA)]), main(["schema", "--markdown", flag,
+                                                         str(REFERENCE)])]
+    return max(codes)
+
 
 if __name__ == "__main__":
-    flag = "--check" if "--check" in sys.argv[1:] else "--output"
-    sys.exit(main(["schema", flag, str(TARGET)]))
+    sys.exit(run("--check" in sys.argv[1:]))

@@ -109,6 +109,21 @@ def _drop_null_branch(node: dict[str, Any]) -> None:
         del node["default"]
 
 
+def _open_enum(node: dict[str, Any]) -> None:
+    # A documented list plus custom ids (voices): an `enum` branch is what editors complete with
+    # descriptions; the pattern branch keeps the examples so `flowspec validate` can still hint
+    # "did you mean" for a misspelt built-in.
+    custom = node.pop("x-flowspec-custom-pattern")
+    values = node.pop("examples")
+    node.pop("pattern", None)
+    listed: dict[str, Any] = {"enum": values}
+    if "enumDescriptions" in node:
+        listed["enumDescriptions"] = node.pop("enumDescriptions")
+    # oneOf, not anyOf: the branches exclude each other, and yaml-language-server replaces the
+    # hover text of a fully matched anyOf with its branches' (empty) descriptions.
+    node["oneOf"] = [listed, {"pattern": custom, "examples": values}]
+
+
 def _rewrite(node: Any) -> Any:
     if isinstance(node, list):
         return [_rewrite(item) for item in node]
@@ -135,6 +150,8 @@ def _rewrite(node: Any) -> Any:
         out["additionalProperties"] = value_schema
     if out.get("default", 0) is None:
         del out["default"]
+    if "x-flowspec-custom-pattern" in out:
+        _open_enum(out)
     if "description" in out and "x-flowspec-mutability" in out:
         out["markdownDescription"] = _markdown(out)
     if "deprecationMessage" in out:
@@ -151,6 +168,9 @@ def _node_snippets(definitions: dict[str, Any]) -> list[dict[str, Any]]:
     for definition in definitions.values():
         node_type = definition.get("properties", {}).get("type", {}).get("const")
         if node_type in SNIPPETS:
+            # The title names the node kind in hover headings and in the editor's "insert the
+            # required fields" completion (instead of a class name such as RealtimeNodeSpec).
+            definition["title"] = node_type
             snippet = {
                 "label": f"{node_type} node",
                 "description": definition.get("description", ""),
@@ -186,7 +206,6 @@ def _build() -> dict[str, Any]:
     top: dict[str, Any] = {
         "$schema": DRAFT_07,
         "$id": SCHEMA_ID,
-        "title": "flowspec",
         **schema,
         "definitions": dict(sorted(definitions.items())),
     }

@@ -100,8 +100,12 @@ def test_is_draft07_without_pydantic_noise() -> None:
     Draft7Validator.check_schema(schema)
     text = COMMITTED.read_text()
     assert "$defs" not in text and '"discriminator"' not in text and '"prefixItems"' not in text
+    assert "title" not in schema
+    # The only titles are the node kinds' own names (hover headings), never pydantic's.
     titles = [key for key in _walk_keys(schema["definitions"]) if key == "title"]
-    assert titles == []
+    node_titles = {d["title"] for d in schema["definitions"].values() if "title" in d}
+    assert len(titles) == len(node_titles) == len(NODE_TYPES)
+    assert node_titles == set(NODE_TYPES)
 
 
 def _walk_keys(node: Any) -> list[str]:
@@ -160,7 +164,10 @@ def test_deprecations_and_defaults_reach_the_editor() -> None:
     assert vad["default"] == 500 and "Provider default: `500`" in vad["markdownDescription"]
     voice = committed()["definitions"]["AudioOutputSpec"]["properties"]["voice"]
     assert voice["x-flowspec-mutability"] == "until_first_audio"
-    assert {"marin", "cedar", "alloy"} <= set(voice["examples"])
+    listed, custom = voice["oneOf"]
+    assert {"marin", "cedar", "alloy"} <= set(listed["enum"])
+    assert len(listed["enumDescriptions"]) == len(listed["enum"])
+    assert custom["pattern"] == "^voice_[A-Za-z0-9_-]+$"
 
 
 def test_build_schema_is_cached_and_stable() -> None:

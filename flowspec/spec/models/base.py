@@ -54,6 +54,7 @@ def spec_field(
     deprecated: str | None = None,
     secret: bool = False,
     enum_descriptions: list[str] | None = None,
+    custom_pattern: str | None = None,
     default_factory: Any = None,
     alias: str | None = None,
     **constraints: Any,
@@ -62,7 +63,9 @@ def spec_field(
 
     `provider_default` documents what the provider uses when the field is omitted (the field itself
     defaults to None and is then not sent); `deprecated` is the sentence telling what to write
-    instead, reported as a warning by `flowspec validate`.
+    instead, reported as a warning by `flowspec validate`. `examples` with `enum_descriptions`
+    and a `custom_pattern` make an open enum: editors complete the documented values (with their
+    descriptions) and also accept any string matching `custom_pattern`.
     """
     extra: dict[str, Any] = {"x-flowspec-mutability": mutability.value}
     if provider_default is not _UNSET:
@@ -76,6 +79,8 @@ def spec_field(
         extra["writeOnly"] = True
     if enum_descriptions:
         extra["enumDescriptions"] = enum_descriptions
+    if custom_pattern:
+        extra["x-flowspec-custom-pattern"] = custom_pattern
     kwargs: dict[str, Any] = dict(
         description=description, examples=examples, json_schema_extra=extra, **constraints
     )

@@ -22,6 +22,13 @@ GA_DEFAULT_MODEL = "gpt-realtime-1.5"
 GA_VOICES = [
     "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"
 ]
+GA_VOICE_DESCRIPTIONS = [
+    "Built-in voice; the server's default.",
+    *["Built-in voice (also in the beta dialect)."] * 7,
+    "Built-in voice, GA only; recommended by OpenAI.",
+    "Built-in voice, GA only; recommended by OpenAI.",
+]
+CUSTOM_VOICE_PATTERN = r"^voice_[A-Za-z0-9_-]+$"
 TRANSCRIPTION_MODELS = [
     "whisper-1",
     "gpt-4o-transcribe",
@@ -166,6 +173,8 @@ class AudioOutputSpec(StrictModel):
         mutability=Mutability.UNTIL_FIRST_AUDIO,
         provider_default="alloy",
         examples=GA_VOICES,
+        enum_descriptions=GA_VOICE_DESCRIPTIONS,
+        custom_pattern=CUSTOM_VOICE_PATTERN,
         pattern=r"^(alloy|ash|ballad|coral|echo|sage|shimmer|verse|marin|cedar|voice_[A-Za-z0-9_-]+)$",
     )
     speed: float | None = spec_field(

@@ -101,6 +101,10 @@ class BetaSessionPropertiesSpec(StrictModel):
             description="Voice of the model. Cannot change once the session has produced audio.",
             mutability=Mutability.UNTIL_FIRST_AUDIO,
             provider_default="alloy",
+            enum_descriptions=[
+                "Built-in voice; the server's default.",
+                *["Built-in voice."] * 7,
+            ],
         )
     )
     input_audio_format: BetaAudioFormat | None = spec_field(
