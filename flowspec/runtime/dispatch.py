@@ -34,7 +34,7 @@ class Slot:
 
     __slots__ = ("node_id", "node", "handle", "session", "busy", "sys_busy", "stopped",
                  "started", "inbox", "urgent", "epoch", "incoming", "tasks", "tail", "tail_data",
-                 "tail_running", "interrupt_pending")
+                 "tail_running", "interrupt_pending", "held")
 
     def __init__(self, node_id: str, session: Session) -> None:
         self.node_id = node_id
@@ -47,6 +47,7 @@ class Slot:
         # Created on first use: most inboxes of most sessions stay empty.
         self.inbox: deque[tuple[Edge, Frame]] | None = None
         self.urgent: deque[tuple[str, Frame]] | None = None
+        self.held = 0  # control frames in the inbox: an interrupt keeps those
         self.epoch = 0  # bumped by each interrupt that flushes this node
         self.incoming: list[Edge] = []
         self.tasks: set[asyncio.Task[None]] | None = None
@@ -74,6 +75,8 @@ class Slot:
         if self.inbox and not self.busy:
             self.busy = True
             edge, frame = self.inbox.popleft()
+            if frame.lane is not _DATA:
+                self.held -= 1
             self.run(edge.take(), frame)
 
     def run(self, port: str, frame: Frame) -> None:
@@ -96,6 +99,8 @@ class Slot:
                 return
             edge, frame = inbox.popleft()
             port = edge.take()
+            if frame.lane is not _DATA:
+                self.held -= 1
 
     def run_system(self, port: str, frame: Frame) -> None:
         """`run` for the system lane. `sys_busy` is already set."""
@@ -144,6 +149,8 @@ class Slot:
                 edge, frame = self.inbox.popleft()
                 port = edge.take()
                 self.tail_data = frame.lane is _DATA
+                if not self.tail_data:
+                    self.held -= 1
             try:
                 await self.handle(frame, port)
                 count += 1
@@ -166,34 +173,34 @@ class Slot:
             task.uncancel()
         return True
 
-    def flush(self) -> int:
+    def flush(self) -> deque[tuple[Edge, Frame]] | None:
         """An interrupt: discard queued data frames (control frames stay), and cancel a suspended
-        call that is handling a data frame. Returns how many queued frames were discarded."""
+        call that is handling a data frame. Returns the discarded frames' container, so that the
+        caller can free them after the interrupt has been delivered rather than before."""
         self.epoch += 1
         if self.tail is not None and self.tail_data and not self.interrupt_pending:
             self.interrupt_pending = True
             if self.tail_running:  # else the tail cancels the call itself when it first runs
                 self.tail.cancel()
         inbox = self.inbox
-        flushed = 0
         if inbox:
-            kept = [entry for entry in inbox if entry[1].lane is not _DATA]
-            flushed = len(inbox) - len(kept)
-        if inbox and flushed:
-            inbox.clear()
-            inbox.extend(kept)
+            # Swap the deque out whole: O(1) in the usual case of an inbox of data frames only.
+            self.inbox = None
+            if self.held:
+                self.inbox = deque(entry for entry in inbox if entry[1].lane is not _DATA)
             for edge in self.incoming:
                 edge.queued = 0
-            for edge, _frame in kept:
+            for edge, _frame in self.inbox or ():
                 edge.queued += 1
         for edge in self.incoming:
             if edge.waiters:
                 edge.wake(everyone=True)  # blocked producers re-check and drop stale data
-        return flushed
+        return inbox
 
     def close(self) -> None:
         """Stop accepting frames and forget queued ones; blocked producers give up."""
         self.stopped = self.busy = self.sys_busy = True
+        self.held = 0
         if self.inbox:
             for edge, _frame in self.inbox:
                 edge.queued -= 1

@@ -53,6 +53,8 @@ class Edge:
             inbox = target.inbox = deque()
         inbox.append((self, frame))
         self.queued += 1
+        if frame.lane is not _DATA:
+            target.held += 1
         return True
 
     async def put(self, frame: Frame) -> None:

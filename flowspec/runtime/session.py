@@ -367,10 +367,10 @@ class Session:
         targets = self._interrupt_targets.get(source.node_id)
         if targets is None:
             targets = self._interrupt_targets[source.node_id] = self._downstream(source.node_id)
-        for slot, _port in targets:
-            slot.flush()
+        discarded = [slot.flush() for slot, _port in targets]
         for slot, port in targets:
             slot.deliver_system(port, frame)
+        del discarded  # freed only now, once the interrupt has reached every node
 
     def frames_dropped(self, edge: Edge) -> None:
         self.bus.publish(FramesDropped(session_id=self.id, edge=edge.name, count=1))
