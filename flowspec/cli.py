@@ -122,6 +122,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
             import os
 
             relative = os.path.relpath(output.resolve(), Path(args.spec).resolve().parent)
+            relative = relative if relative.startswith("..") else f"./{relative}"
             print(f"line 1 of {args.spec}: # yaml-language-server: $schema={relative}")
         return EXIT_OK
     sys.stdout.write(text)

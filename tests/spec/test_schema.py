@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +186,122 @@ def test_plain_jsonschema_agrees_with_flowspec(path: Path) -> None:
         return  # environment errors come before the schema; nothing to compare
     plain_valid = not list(Draft7Validator(committed()).iter_errors(doc.data))
     assert plain_valid == (not schema_diagnostics(doc))
+
+
+REFERENCE = ROOT / "schemas" / "REFERENCE.md"
+
+
+def test_committed_reference_is_fresh() -> None:
+    from flowspec.spec.reference import reference_markdown
+
+    assert REFERENCE.read_text() == reference_markdown()
+
+
+def test_reference_check_fails_on_stale_file(tmp_path: Path) -> None:
+    from flowspec.cli import main
+
+    stale = tmp_path / "REFERENCE.md"
+    stale.write_text(REFERENCE.read_text().replace("live", "lively", 1))
+    assert main(["schema", "--markdown", "--check", str(stale)]) == 1
+    assert main(["schema", "--markdown", "--check", str(REFERENCE)]) == 0
+
+
+def test_reference_documents_every_node_type_and_field() -> None:
+    text = REFERENCE.read_text()
+    schema = committed()
+    for kind, model in NODE_TYPES.items():
+        assert f"\n## {kind}\n" in text
+        definition = schema["definitions"][model.__name__]
+        for name, prop in definition["properties"].items():
+            row = next(line for line in text.split(f"\n## {kind}\n", 1)[1].splitlines()
+                       if line.startswith(f"| `{name}` |"))
+            assert prop["x-flowspec-mutability"] in row, (kind, name)
+    assert "| `settings.session_properties.audio.input.turn_detection.silence_duration_ms` | " \
+        "integer | `500` (provider) |  | live | (when `type: server_vad`)" in text
+    assert "`marin`: Built-in voice, GA only; recommended by OpenAI." in text
+
+
+def test_every_snippet_is_a_valid_node() -> None:
+    from flowspec.spec.schema import SNIPPETS
+
+    for kind, body in SNIPPETS.items():
+        NODE_TYPES[kind].model_validate(body)
+
+
+SPEC_FOR = """\
+flowspec: 1
+name: t
+nodes:
+  caller: {type: transport.websocket}
+  llm: {type: openai.realtime, tools: [lookup]}
+  rec: {type: audio.record}
+  lookup: {type: tool.http, url: "https://example.com", description: Looks things up.}
+  broken: {type: tool.python}
+  odd: {type: no.such.type}
+edges: [caller -> llm -> caller]
+"""
+
+
+def test_document_schema_narrows_endpoints_and_tools(tmp_path: Path) -> None:
+    from flowspec.spec.docschema import document_schema
+
+    doc = parse(SPEC_FOR, "bot.yaml")
+    schema = document_schema(doc.data, "bot.yaml")
+    Draft7Validator.check_schema(schema)
+    assert "$id" not in schema and schema["x-flowspec-for"] == "bot.yaml"
+    edge = schema["definitions"]["EdgeObjectSpec"]["properties"]
+    assert edge["from"]["enum"] == ["caller", "caller.out", "llm", "llm.out"]
+    assert edge["to"]["enum"] == ["caller", "caller.in", "llm", "llm.in", "rec.user", "rec.bot"]
+    assert len(edge["from"]["enumDescriptions"]) == 4
+    tools = schema["definitions"]["RealtimeNodeSpec"]["properties"]["tools"]["items"]
+    assert tools["enum"] == ["lookup", "broken"]
+    assert tools["enumDescriptions"][0] == "Looks things up."
+    errors = list(Draft7Validator(schema).iter_errors(doc.data))
+    assert {tuple(e.absolute_path)[:2] for e in errors} == {("nodes", "broken"), ("nodes", "odd")}
+    chain = schema["properties"]["edges"]["items"]["anyOf"][0]
+    assert "caller -> llm -> caller" in chain["examples"]
+    pattern = re.compile(chain["pattern"])
+    assert pattern.match("caller -> llm -> caller") and pattern.match("llm.out -> rec.bot")
+    assert not pattern.match("caller -> nobody")
+    assert build_schema()["definitions"]["EdgeObjectSpec"]["properties"]["from"].get("enum") \
+        is None  # the base schema is untouched
+
+
+def test_document_schema_of_an_unreadable_document_is_the_base() -> None:
+    from flowspec.spec.docschema import document_schema
+
+    for data in ([], {"nodes": []}, {"nodes": {"a": 1}}):
+        schema = document_schema(data, "x.yaml")
+        assert schema["definitions"] == build_schema()["definitions"]
+
+
+def test_schema_for_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from flowspec.cli import main
+
+    spec = tmp_path / "bot.yaml"
+    spec.write_text(SPEC_FOR)
+    out = tmp_path / ".flowspec" / "bot.schema.json"
+    assert main(["schema", "--for", str(spec), "-o", str(out)]) == 0
+    assert "$schema=./.flowspec/bot.schema.json" in capsys.readouterr().out
+    assert json.loads(out.read_text())["x-flowspec-for"] == "bot.yaml"
+    assert main(["schema", "--for", str(spec), "--check", str(out)]) == 0
+    spec.write_text(SPEC_FOR.replace("rec:", "recorder:"))
+    assert main(["schema", "--for", str(spec), "--check", str(out)]) == 1
+    spec.write_text("nodes: [unclosed\n")
+    assert main(["schema", "--for", str(spec), "-o", str(out)]) == 1
+    assert "bot.yaml:" in capsys.readouterr().err
+    assert json.loads(out.read_text())["x-flowspec-for"] == "bot.yaml"  # old one kept
+    assert main(["schema", "--for", str(tmp_path / "none.yaml")]) == 2
+    assert main(["schema", "--for", str(spec), "--markdown"]) == 2
+
+
+def test_init_and_examples_carry_the_modeline(tmp_path: Path) -> None:
+    from flowspec.cli import main
+
+    assert main(["init", str(tmp_path / "bots" / "bot.flowspec.yaml")]) == 0
+    first = (tmp_path / "bots" / "bot.flowspec.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=./flowspec.schema.json"
+    assert (tmp_path / "bots" / "flowspec.schema.json").read_text() == schema_text()
+    for spec in EXAMPLES:
+        assert spec.read_text().startswith(
+            "# yaml-language-server: $schema=../schemas/flowspec.schema.json\n"), spec.name
