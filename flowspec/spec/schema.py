@@ -194,15 +194,20 @@ def _build() -> dict[str, Any]:
     nodes = schema["properties"]["nodes"]
     nodes["additionalProperties"]["defaultSnippets"] = snippets
     edges = schema["properties"]["edges"]
-    edges["defaultSnippets"] = [
-        {"label": "chain", "description": "a -> b -> c",
-         "body": ["${1:caller} -> ${2:llm} -> ${1:caller}"]},
+    # Snippets sit on the items, offered after `- `: yaml-language-server 1.25 mangles array-level
+    # snippet bodies (it inserts `- 0: …`).
+    edges["items"]["anyOf"][0]["defaultSnippets"] = [
+        {"label": "edge chain", "description": "a -> b -> c (out ports to in ports)",
+         "body": "${1:caller} -> ${2:llm} -> ${1:caller}"},
     ]
-    edges["items"]["anyOf"][1].setdefault(
-        "defaultSnippets",
-        [{"label": "edge with queue options",
-          "body": {"from": "${1:a.out}", "to": "${2:b.in}", "queue": {"capacity": 128}}}],
-    )
+    edge_object = definitions["EdgeObjectSpec"]
+    edge_object["title"] = "edge object"
+    edge_object["description"] = "An edge with options: `{from, to, queue}`."
+    edge_object["defaultSnippets"] = [
+        {"label": "edge object with queue", "description": "An edge with queue options.",
+         "body": {"from": "${1:caller.out}", "to": "${2:llm.in}",
+                  "queue": {"capacity": 128, "overflow": "block"}}},
+    ]
     top: dict[str, Any] = {
         "$schema": DRAFT_07,
         "$id": SCHEMA_ID,

@@ -104,7 +104,9 @@ def test_edges_offer_the_chain_and_object_snippets(server: LanguageServer,
     items = complete(server, doc_path, "flowspec: 1\nname: t\nnodes:\n  llm:\n"
                      "    type: openai.realtime\nedges:\n  - <|>\n")
     assert {"from", "to", "queue"} <= set(items)
-    assert "caller -> llm -> caller" in items
+    assert items["edge chain"]["insertText"] == "${1:caller} -> ${2:llm} -> ${1:caller}"
+    body = items["edge object with queue"]["insertText"]
+    assert body.startswith("from: ${1:caller.out}\n  to: ${2:llm.in}\n  queue:")
 
 
 def test_hover_shows_description_default_and_mutability(server: LanguageServer,
