@@ -10,6 +10,7 @@ How frames move inside a session is `flowspec.runtime.dispatch`; lifecycle and s
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
 from flowspec.runtime.bus import Bus, BusEvent, SessionEnded, SessionStarted
@@ -32,7 +33,8 @@ class Executor:
         self._stop_timeout = stop_timeout
         self._drain_timeout = drain_timeout
         self._sessions: dict[str, Session] = {}
-        self._pending: dict[str, Session] = {}
+        # Built but not started yet; weak, so a session never entered is simply forgotten.
+        self._pending: weakref.WeakValueDictionary[str, Session] = weakref.WeakValueDictionary()
         self.bus.subscribe(self._track, SessionStarted, SessionEnded)
 
     @property

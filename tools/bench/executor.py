@@ -15,6 +15,9 @@ invocation and each row gets a flowspec/Pipecat ratio; otherwise the ratios use 
 baseline in ../shared/peers/pipecat_baseline.json. Writes the executor section of RESULTS.md.
 
     .venv/bin/python tools/bench/executor.py [--reps 3] [--pipecat-reps 1] [--no-pipecat]
+
+Pipecat's side needs `python3 -m venv .venv-peers/pipecat && .venv-peers/pipecat/bin/pip install
+pipecat-ai==1.14.0` (untracked). A full run takes about 5 minutes.
 """
 
 from __future__ import annotations
@@ -474,7 +477,12 @@ if __name__ == "__main__":
     ap.add_argument("--pipecat-reps", type=int, default=1)
     ap.add_argument("--no-pipecat", action="store_true", help="use the stored Pipecat baseline")
     ap.add_argument("--no-write", action="store_true", help="print, do not update RESULTS.md")
+    ap.add_argument("--render-json", help="re-render a saved result line (the last stdout line)")
     a = ap.parse_args()
+    if a.render_json:
+        saved = json.loads(Path(a.render_json).read_text().strip().splitlines()[-1])
+        write_section("executor", render(saved["flowspec"], saved["pipecat"], saved["env"]))
+        sys.exit(0)
     if a.child:
         print(json.dumps(_child(a.child, a.arg)))
         sys.exit(0)
