@@ -94,11 +94,13 @@ class SpecInvalid(FlowspecError):
 
 
 class NodeError(FlowspecError):
-    """A node failed while a session ran."""
+    """A node failed while a session ran. `fatal` ends the session (e.g. a model connection
+    that cannot be restored); otherwise the session goes on and the failure is reported."""
 
-    def __init__(self, node_id: str, message: str) -> None:
+    def __init__(self, node_id: str, message: str, *, fatal: bool = False) -> None:
         super().__init__(f"node {node_id!r}: {message}")
         self.node_id = node_id
+        self.fatal = fatal
 
 
 class TransportError(NodeError):

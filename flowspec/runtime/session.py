@@ -79,7 +79,8 @@ class Session:
             for node_id, spec in graph.nodes.items()
         }
         self._wire(graph)
-        self.tools = ToolRouter(graph.tools, self._slots)
+        self.tools = ToolRouter(graph.tools, self._slots, graph.nodes)
+        self._boundaries = graph.boundaries | ({graph.entry} if graph.entry else set())
         for model_id in graph.tools:
             self._contexts[model_id]._tools = self.tools.names(model_id)
         self._order = _start_order(graph)
@@ -407,8 +408,10 @@ class Session:
         return tuple(found)
 
     def _is_boundary(self, node_id: str) -> bool:
+        if node_id in self._boundaries:
+            return True
         node = self._slots[node_id].node
-        return node_id == self.graph.entry or (node is not None and is_boundary(node))
+        return node is not None and is_boundary(node)
 
 
 def _start_order(graph: CompiledGraph) -> list[str]:

@@ -3,9 +3,9 @@
 The contract, for model nodes and tool nodes alike:
 
 1. A model node calls `await ctx.call_tool(FunctionCallFrame(call_id=..., name=..., ...))`.
-2. The router delivers the frame to the tool node the spec links under that name (the tool
-   node's id, as listed in the model node's `tools:`), on its `tool_call` port, as an ordered
-   control frame.
+2. The router delivers the frame to the tool node the spec links under that name (the function
+   name the model sees: the tool node's `name:`, or its id), on its `tool_call` port, as an
+   ordered control frame.
 3. The tool node answers with `await ctx.return_result(FunctionResultFrame(call_id=..., ...))`.
 4. The router delivers the result to the model node that made the call, on its `tool_result` port.
 
@@ -25,6 +25,8 @@ from flowspec.frames import FunctionCallFrame, FunctionResultFrame
 from flowspec.runtime.dispatch import deliver
 from flowspec.runtime.edges import Edge
 from flowspec.runtime.node import TOOL_CALL_PORT, TOOL_RESULT_PORT
+from flowspec.spec.models.base import NodeSpec
+from flowspec.spec.models.tools import ToolNodeSpec
 
 if TYPE_CHECKING:
     from flowspec.runtime.dispatch import Slot
@@ -37,7 +39,8 @@ TOOL_EDGE_CAPACITY = 64
 class ToolRouter:
     """The per-session tool links: call edges model -> tool, result edges back, pending calls."""
 
-    def __init__(self, links: Mapping[str, tuple[str, ...]], slots: Mapping[str, Slot]) -> None:
+    def __init__(self, links: Mapping[str, tuple[str, ...]], slots: Mapping[str, Slot],
+                 specs: Mapping[str, NodeSpec] | None = None) -> None:
         self._calls: dict[str, dict[str, Edge]] = {}
         self._results: dict[str, Edge] = {}
         self._pending: dict[str, str] = {}  # call id -> calling model node id
@@ -49,7 +52,9 @@ class ToolRouter:
                 edge = Edge(f"{model_id}->{tool_id}.{TOOL_CALL_PORT}", tool, TOOL_CALL_PORT,
                             TOOL_EDGE_CAPACITY, False)
                 tool.incoming.append(edge)
-                routes[tool_id] = edge
+                spec = (specs or {}).get(tool_id)
+                name = spec.function_name(tool_id) if isinstance(spec, ToolNodeSpec) else tool_id
+                routes[name] = edge
             self._result_edge(model_id)
 
     def names(self, model_id: str) -> tuple[str, ...]:

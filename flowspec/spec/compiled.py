@@ -78,6 +78,12 @@ class CompiledGraph:
         self._out.update({k: tuple(v) for k, v in outgoing.items()})
         self._in.update({k: tuple(v) for k, v in incoming.items()})
 
+    @property
+    def boundaries(self) -> frozenset[str]:
+        """Transport nodes: their `in` and `out` carry independent streams, so an interrupt
+        reaches a transport but does not travel on through it back into the graph."""
+        return frozenset(k for k, v in self.nodes.items() if v.kind == "transport")
+
     def edges_from(self, node_id: str) -> tuple[CompiledEdge, ...]:
         return self._out.get(node_id, ())
 

@@ -134,3 +134,33 @@ async def test_result_for_a_call_nobody_waits_for_is_dropped(executor: Executor)
     llm = session.node("llm")
     assert isinstance(llm, ModelNode)
     assert llm.results == []
+
+
+async def test_calls_route_by_the_function_name_the_model_sees(executor: Executor) -> None:
+    from flowspec.spec.compile import compile_text
+
+    compiled = compile_text("""\
+flowspec: 1
+name: t
+nodes:
+  chat: {type: transport.text}
+  llm: {type: openai.responses, tools: [weather_node]}
+  weather_node:
+    type: tool.python
+    name: lookup_weather
+    handler: flowspec.examples.weather:get_weather
+    description: Weather.
+edges: [chat -> llm -> chat]
+""", env={}).raise_for_errors()
+    registry = Registry()
+    registry.register("transport.text", RecorderNode)
+    registry.register("openai.responses", ModelNode)
+    registry.register("tool.python", WeatherTool)
+    async with Executor(registry=registry).session(compiled) as session:
+        llm = session.node("llm")
+        assert isinstance(llm, ModelNode)
+        assert llm.ctx.tools == ("lookup_weather",)
+        await session.send("chat", TextFrame(text="lookup_weather", role="user"))
+        await session.send("chat", TextFrame(text="weather_node", role="user"))
+    assert {r.name: r.is_error for _, r in llm.results} == {"lookup_weather": False,
+                                                            "weather_node": True}
