@@ -84,5 +84,24 @@ def _import(node_type: str, path: str) -> NodeFactory:
     return factory
 
 
+BUILTIN_NODES: dict[str, str] = {
+    "openai.realtime": "flowspec.nodes.openai_realtime.node:RealtimeNode",
+    "openai.realtime_beta": "flowspec.nodes.openai_realtime.node:RealtimeNode",
+    "openai.responses": "flowspec.nodes.openai_responses.node:ResponsesNode",
+    "transport.websocket": "flowspec.transports.websocket:WebsocketTransport",
+    "transport.twilio": "flowspec.transports.twilio:TwilioTransport",
+    "transport.text": "flowspec.transports.text:TextTransport",
+    "transport.console": "flowspec.transports.console:ConsoleTransport",
+    "transport.wav": "flowspec.transports.wav:WavTransport",
+    "tool.python": "flowspec.nodes.tools:PythonToolNode",
+    "tool.http": "flowspec.nodes.tools:HttpToolNode",
+    "audio.convert": "flowspec.nodes.audio_nodes:ConvertNode",
+    "audio.record": "flowspec.nodes.audio_nodes:RecordNode",
+    "log.transcript": "flowspec.nodes.logs:TranscriptLogNode",
+}
+"""Every spec node type and its implementation, imported on first use."""
+
 DEFAULT_REGISTRY = Registry()
 """The registry node modules register into, and the executor's default."""
+for _type, _path in BUILTIN_NODES.items():
+    DEFAULT_REGISTRY.register(_type, _path)
