@@ -20,6 +20,7 @@ from flowspec.runtime.bus import Bus, BusEvent
 from flowspec.runtime.edges import Edge
 from flowspec.runtime.node import DEFAULT_OUT, Node
 from flowspec.spec.models.base import NodeSpec
+from flowspec.spec.models.tools import ToolNodeSpec
 
 if TYPE_CHECKING:
     from flowspec.runtime.session import Session
@@ -236,7 +237,7 @@ def resume(coro: Coroutine[Any, Any, None], step: Any) -> Generator[Any, Any, No
 class NodeContext:
     """The concrete `Context` of one node in one session (see `flowspec.runtime.node.Context`)."""
 
-    __slots__ = ("_node_id", "_session", "_spec", "_slot", "_out", "_tools")
+    __slots__ = ("_node_id", "_session", "_spec", "_slot", "_out", "_tools", "_tool_specs")
 
     def __init__(self, node_id: str, spec: NodeSpec, session: Session, slot: Slot) -> None:
         self._node_id = node_id
@@ -245,6 +246,7 @@ class NodeContext:
         self._slot = slot
         self._out: Mapping[str, tuple[Edge, ...]] = {}
         self._tools: tuple[str, ...] = ()
+        self._tool_specs: Mapping[str, ToolNodeSpec] = {}
 
     @property
     def node_id(self) -> str:
@@ -265,6 +267,10 @@ class NodeContext:
     @property
     def tools(self) -> tuple[str, ...]:
         return self._tools
+
+    @property
+    def tool_specs(self) -> Mapping[str, ToolNodeSpec]:
+        return self._tool_specs
 
     async def emit(self, frame: Frame, port: str = DEFAULT_OUT) -> None:
         edges = self._out.get(port)

@@ -27,12 +27,13 @@ in a task started with `Context.spawn`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Protocol
 
 from flowspec.frames import Frame, FunctionCallFrame, FunctionResultFrame
 from flowspec.runtime.bus import Bus, BusEvent
 from flowspec.spec.models.base import NodeSpec
+from flowspec.spec.models.tools import ToolNodeSpec
 
 DEFAULT_OUT = "out"
 DEFAULT_IN = "in"
@@ -60,6 +61,12 @@ class Context(Protocol):
     @property
     def tools(self) -> tuple[str, ...]:
         """Names of the tools this node may call (empty unless it is a model node with tools)."""
+        ...
+
+    @property
+    def tool_specs(self) -> Mapping[str, ToolNodeSpec]:
+        """The specs of the tools this node may call, by the function name the model sees: what
+        a model node needs to send tool definitions (`flowspec.nodes.tool_defs`)."""
         ...
 
     async def emit(self, frame: Frame, port: str = DEFAULT_OUT) -> None:

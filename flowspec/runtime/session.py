@@ -38,6 +38,7 @@ from flowspec.runtime.node import DEFAULT_OUT, Node, is_boundary
 from flowspec.runtime.registry import Registry
 from flowspec.runtime.tools import ToolRouter
 from flowspec.spec.compiled import CompiledGraph, Overflow
+from flowspec.spec.models.tools import ToolNodeSpec
 
 log = logging.getLogger("flowspec.runtime")
 
@@ -81,8 +82,13 @@ class Session:
         self._wire(graph)
         self.tools = ToolRouter(graph.tools, self._slots, graph.nodes)
         self._boundaries = graph.boundaries | ({graph.entry} if graph.entry else set())
-        for model_id in graph.tools:
+        for model_id, tool_ids in graph.tools.items():
             self._contexts[model_id]._tools = self.tools.names(model_id)
+            specs = {tool_id: graph.nodes[tool_id] for tool_id in tool_ids}
+            self._contexts[model_id]._tool_specs = {
+                spec.function_name(tool_id): spec
+                for tool_id, spec in specs.items() if isinstance(spec, ToolNodeSpec)
+            }
         self._order = _start_order(graph)
         self._tg: asyncio.TaskGroup | None = None
         self._tails: set[asyncio.Task[None]] = set()  # tails of suspended handle calls
