@@ -15,7 +15,7 @@ from flowspec.emulator.conversation import Conversation, Item, Part
 from flowspec.emulator.dialect import ResponseParams, error_event, render_item
 from flowspec.emulator.planner import plan_reply
 from flowspec.emulator.realtime_response import Dropped, Pacing, ResponseRun
-from flowspec.emulator.script import Script, Turn
+from flowspec.emulator.script import InputKind, Script, Turn
 from flowspec.emulator.session import Dialect
 from flowspec.emulator.wire import (
     JSONObject,
@@ -338,9 +338,10 @@ class RealtimeSession:
 
     def _params(self, raw: Any) -> ResponseParams:
         params = dialect.parse_response_params(self.dialect, raw, self.view)
-        for index, item in enumerate(params.input or []):
-            if item.role == "reference":
-                params.input[index] = self.conversation.require(item.id, "response.input")  # type: ignore[index]
+        if params.input is not None:
+            for index, item in enumerate(params.input):
+                if item.role == "reference":
+                    params.input[index] = self.conversation.require(item.id, "response.input")
         return params
 
     async def _start_response(self, params: ResponseParams) -> None:
@@ -350,12 +351,12 @@ class RealtimeSession:
             None,
         )
         self._turns += 1
-        kind = "text"
+        kind: InputKind = "text"
         if latest is not None and latest.type == "function_call_output":
             kind = "tool_output"
         elif latest is not None and any(p.kind == "input_audio" for p in latest.parts):
             kind = "audio"
-        turn = Turn("realtime", self._turns, latest.text() if latest else "", kind)  # type: ignore[arg-type]
+        turn = Turn("realtime", self._turns, latest.text() if latest else "", kind)
         plan = plan_reply(turn, params.tools, params.tool_choice, self._script)
         text_tokens = estimate_tokens(params.instructions + " ".join(i.text() for i in context))
         audio_tokens = sum(int(p.audio_ms) // 100 for i in context for p in i.parts
