@@ -183,3 +183,25 @@ class Bus:
         if sub in self._subs:
             self._subs.remove(sub)
             self._routes.clear()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderError(BusEvent):
+    """A model provider reported an error: an `error` event, a failed response, or a connection
+    that dropped. The node carries on (reconnecting if needed) unless `fatal`."""
+
+    node_id: str
+    message: str
+    code: str | None = None
+    type: str | None = None
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelConnected(BusEvent):
+    """A model node's connection is ready; `attempt` > 1 after a reconnect, which re-seeded the
+    conversation with `seeded` items."""
+
+    node_id: str
+    attempt: int
+    seeded: int = 0

@@ -58,3 +58,55 @@ def session_payload(
 
 def session_update(session: dict[str, Any]) -> dict[str, Any]:
     return {"type": "session.update", "session": session}
+
+
+# -- events ------------------------------------------------------------------------------------
+#
+# The node speaks one vocabulary: GA event names. Each dialect module maps its wire names onto
+# it (`canonical`) and builds the client events whose shapes differ; this one is GA's.
+
+NAME = "ga"
+HEADERS: dict[str, str] = {}
+ASSISTANT_TEXT_PART = "output_text"
+CALLS_ON_ARGUMENTS_DONE = True
+"""GA runs each function call as its arguments complete; beta waits for `response.done`."""
+
+_FORMATS = {"audio/pcm": ("pcm16", 24000), "audio/pcmu": ("pcmu", 8000),
+            "audio/pcma": ("pcma", 8000)}
+
+
+def canonical(wire_type: str) -> str:
+    return wire_type
+
+
+def _audio(session: dict[str, Any], direction: str) -> dict[str, Any]:
+    audio = session.get("audio")
+    part = audio.get(direction) if isinstance(audio, dict) else None
+    return part if isinstance(part, dict) else {}
+
+
+def audio_format(session: dict[str, Any], direction: str) -> tuple[str, int]:
+    """(encoding, sample rate) of the session's `input` or `output` audio, as echoed back."""
+    fmt = _audio(session, direction).get("format")
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    return _FORMATS.get(kind or "", ("pcm16", 24000))
+
+
+def turn_detection(session: dict[str, Any]) -> dict[str, Any] | None:
+    value = _audio(session, "input").get("turn_detection")
+    return value if isinstance(value, dict) else None
+
+
+def audio_output(session: dict[str, Any]) -> bool:
+    return bool(session.get("output_modalities", ["audio"]) != ["text"])
+
+
+def response_create(session: dict[str, Any]) -> dict[str, Any]:
+    # GA takes exactly one output modality per response.
+    modality = ["audio"] if audio_output(session) else ["text"]
+    return {"type": "response.create", "response": {"output_modalities": modality}}
+
+
+def settings_session(session: dict[str, Any]) -> dict[str, Any]:
+    """A later (partial) `session.update` body: GA requires `type` on every update."""
+    return {"type": "realtime", **session}

@@ -1,0 +1,99 @@
+"""The Realtime WebSocket seam: a `Connector` opens a `WireSocket` of JSON text frames.
+
+The default connector uses aiohttp; tests and embedders may pass their own. aiohttp's
+exceptions are mapped here to `TransportError`, so they never reach the node or the executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
+
+import aiohttp
+
+from flowspec.errors import TransportError
+
+
+class WireSocket(Protocol):
+    """One open connection. `receive` returns the next JSON object, or None once closed."""
+
+    async def send(self, event: Mapping[str, Any]) -> None: ...
+
+    async def receive(self) -> dict[str, Any] | None: ...
+
+    async def close(self) -> None: ...
+
+
+class Connector(Protocol):
+    async def __call__(self, url: str, headers: Mapping[str, str], node_id: str) -> WireSocket:
+        """Open `url`; raises TransportError when the server cannot be reached or refuses."""
+        ...
+
+
+@contextlib.contextmanager
+def map_errors(node_id: str, doing: str) -> Iterator[None]:
+    try:
+        yield
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise TransportError(node_id, f"{doing} failed: {exc or type(exc).__name__}.") from exc
+
+
+class AiohttpSocket:
+    """A `WireSocket` over an aiohttp client WebSocket, owning its client session."""
+
+    def __init__(self, http: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse,
+                 node_id: str) -> None:
+        self._http = http
+        self._ws = ws
+        self._node_id = node_id
+
+    async def send(self, event: Mapping[str, Any]) -> None:
+        if self._ws.closed:
+            raise TransportError(self._node_id, "the model connection is closed.")
+        with map_errors(self._node_id, "sending to the model"):
+            await self._ws.send_str(json.dumps(event, separators=(",", ":")))
+
+    async def receive(self) -> dict[str, Any] | None:
+        while True:
+            with map_errors(self._node_id, "receiving from the model"):
+                message = await self._ws.receive()
+            if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                data = message.data
+                text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    continue  # a garbled frame is not worth ending the conversation for
+                if isinstance(value, dict):
+                    return value
+                continue
+            if message.type == aiohttp.WSMsgType.ERROR:
+                raise TransportError(self._node_id,
+                                     f"the model connection failed: {data_of(message)}.")
+            return None  # CLOSE, CLOSING, CLOSED
+
+    async def close(self) -> None:
+        try:
+            with map_errors(self._node_id, "closing the model connection"):
+                await self._ws.close()
+        finally:
+            await self._http.close()
+
+
+def data_of(message: aiohttp.WSMessage) -> str:
+    return str(message.data or message.extra or "unknown error")
+
+
+async def aiohttp_connect(url: str, headers: Mapping[str, str], node_id: str) -> WireSocket:
+    """The default `Connector`. Frames have no size limit: a retrieved item carries its audio."""
+    http = aiohttp.ClientSession()
+    try:
+        with map_errors(node_id, "connecting to the model"):
+            ws = await http.ws_connect(url, headers=dict(headers), max_msg_size=0,
+                                       autoping=True, heartbeat=20.0)
+    except BaseException:
+        await http.close()
+        raise
+    return AiohttpSocket(http, ws, node_id)
