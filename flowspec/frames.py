@@ -106,13 +106,16 @@ class FunctionCallFrame(Frame):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FunctionResultFrame(Frame):
-    """A tool's answer to one call. A failed call still answers, with `is_error=True`."""
+    """A tool's answer to one call. A failed call still answers, with `is_error=True`.
+    `cancelled` marks the answer to a call an interruption cancelled: it belongs in the
+    conversation (the call item needs an output) but asks for no new response."""
 
     lane: ClassVar[Lane] = Lane.CONTROL
     call_id: str
     name: str
     result: str
     is_error: bool = False
+    cancelled: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -106,6 +106,22 @@ class CompletionTimeout(BusEvent):
     timeout_s: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionCallEnded(BusEvent):
+    """A tool node answered one call (`node_id` is the tool's). `error` is a one-line reason when
+    `ok` is false; `detail` is for logs only (a traceback, an HTTP body excerpt) and never reaches
+    the model. `cancelled` calls were cut short by an interruption."""
+
+    node_id: str
+    call_id: str
+    name: str
+    ok: bool
+    error: str = ""
+    detail: str = ""
+    cancelled: bool = False
+    elapsed_ms: float = 0.0
+
+
 Handler = Callable[[Any], None]
 
 

@@ -70,8 +70,10 @@ class ToolRouter:
     async def call(self, model_id: str, call: FunctionCallFrame) -> None:
         edge = self._calls.get(model_id, {}).get(call.name)
         if edge is None:
-            known = ", ".join(self._calls.get(model_id, ())) or "none"
-            message = f"Unknown tool {call.name!r}; this node can call: {known}."
+            # Neutral on purpose: the model already has the list of tools it may call.
+            message = f"The function {call.name!r} is not available."
+            log.debug("no tool %r for node %r (it can call: %s)", call.name, model_id,
+                      ", ".join(self._calls.get(model_id, ())) or "none")
             await self._reply(model_id, FunctionResultFrame(
                 call_id=call.call_id, name=call.name, is_error=True,
                 result=json.dumps({"error": message})))
