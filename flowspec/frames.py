@@ -306,3 +306,16 @@ FRAME_TYPES: tuple[type[Frame], ...] = (
     ErrorFrame,
 )
 """Every concrete frame type, for tests and for serialisers that need the full vocabulary."""
+
+
+# -- added with the transports ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DTMFFrame(Frame):
+    """The caller pressed a key on the phone keypad (`0`-`9`, `*`, `#`, `A`-`D`)."""
+
+    digit: str
+
+
+FRAME_TYPES = (*FRAME_TYPES, DTMFFrame)

@@ -221,3 +221,35 @@ class ModelConnected(BusEvent):
     node_id: str
     attempt: int
     seeded: int = 0
+
+
+# -- added with the transports and the server ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConnected(BusEvent):
+    """A transport learnt who is on the line (Twilio's `start`: stream and call ids, custom
+    parameters)."""
+
+    node_id: str
+    transport: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientMessageRejected(BusEvent):
+    """A transport dropped a client message it could not use (non-JSON, unknown, malformed)."""
+
+    node_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SpecReloaded(BusEvent):
+    """A served spec was changed (hot reload); `ok` is False when the change was rejected."""
+
+    graph: str
+    version: int
+    ok: bool = True
+    message: str = ""

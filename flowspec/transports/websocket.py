@@ -1,0 +1,239 @@
+"""`transport.websocket`: the browser protocol (and any raw-PCM WebSocket client).
+
+Binary messages carry audio in the spec's format (PCM16 little-endian at `audio.sample_rate` by
+default), both ways. Text messages are JSON objects with a `type`:
+
+client → server
+    {"type": "text", "text": "..."}                          typed user input
+    {"type": "playback", "item_id": "...", "played_ms": 1234, "playing": true}
+                                                              what the client has played
+    {"type": "commit"}                                       end the user's turn (manual turns)
+    {"type": "end"}                                          hang up
+    {"type": "ping"}                                         answered with {"type": "pong"}
+
+server → client
+    {"type": "session.started", "session_id", "spec": {"name", "version"}, "audio": {...}}
+    {"type": "audio.started", "item_id"}     the binary messages that follow belong to this item
+    {"type": "audio.clear", "item_id"}       barge-in: drop unplayed audio now
+    {"type": "transcript", "role", "text", "final", "item_id"}
+    {"type": "text", "role", "text", "item_id"}
+    {"type": "speech.started"} / {"type": "speech.ended"}  the user's voice activity
+    {"type": "response.started"} / {"type": "response.ended", "status"}
+    {"type": "error", "code", "message"}     a bad client message, or a node failure
+    {"type": "session.ended", "reason"}
+
+Bad input never ends the session: non-JSON, unknown types and malformed fields get an `error`
+message; only an oversize message closes the connection (1009).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flowspec.frames import (
+    AudioFrame,
+    BotSpeechEndedFrame,
+    BotSpeechStartedFrame,
+    CommitInputFrame,
+    EndFrame,
+    ErrorFrame,
+    Frame,
+    InterruptFrame,
+    PlaybackProgressFrame,
+    ResponseEndedFrame,
+    ResponseStartedFrame,
+    TextFrame,
+    TranscriptFrame,
+    UserSpeechEndedFrame,
+    UserSpeechStartedFrame,
+)
+from flowspec.runtime.node import Context
+from flowspec.spec.models.transports import TransportAudioSpec
+from flowspec.transports.playback import Playback
+from flowspec.transports.wire import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TOO_BIG,
+    ClientMessageError,
+    Connection,
+    dumps,
+    parse_object,
+)
+
+_WIDTH = {"pcm16": 2, "pcmu": 1, "pcma": 1}
+
+
+def frame_message(frame: Frame) -> dict[str, Any] | None:
+    """The JSON message a frame becomes on the browser and text-chat protocols (None: not sent)."""
+    match frame:
+        case TranscriptFrame():
+            return {"type": "transcript", "role": frame.role, "text": frame.text,
+                    "final": frame.final, "item_id": frame.item_id}
+        case TextFrame():
+            return {"type": "text", "role": frame.role, "text": frame.text,
+                    "item_id": frame.item_id}
+        case UserSpeechStartedFrame():
+            return {"type": "speech.started", "item_id": frame.item_id}
+        case UserSpeechEndedFrame():
+            return {"type": "speech.ended", "item_id": frame.item_id}
+        case ResponseStartedFrame():
+            return {"type": "response.started", "response_id": frame.response_id}
+        case ResponseEndedFrame():
+            return {"type": "response.ended", "response_id": frame.response_id,
+                    "status": frame.status}
+        case ErrorFrame():
+            return {"type": "error", "code": frame.code or "node_error",
+                    "message": f"{frame.node_id}: {frame.message}", "fatal": frame.fatal}
+    return None
+
+
+def error_message(code: str, message: str) -> str:
+    return dumps({"type": "error", "code": code, "message": message})
+
+
+class WebsocketTransport:
+    """One browser (or raw-PCM) client. Without a `connection` it is a sink that drops output,
+    which is what a session of the graph run outside `flowspec serve` gets."""
+
+    boundary = True
+
+    def __init__(self, ctx: Context, connection: Connection | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ctx = ctx
+        self.connection = connection
+        audio = getattr(ctx.spec, "audio", None)
+        self.audio = audio if isinstance(audio, TransportAudioSpec) else TransportAudioSpec()
+        self.max_message_bytes = int(getattr(ctx.spec, "max_message_bytes", 1_048_576))
+        self.playback = Playback(clock)
+        self._frame_bytes = _WIDTH[self.audio.encoding] * self.audio.channels
+        self._carry = b""  # a partial sample left over from the last binary message
+        self._media_ms = 0.0
+        self.close_code = CLOSE_GOING_AWAY
+
+    async def start(self) -> None:
+        if self.connection is None:
+            return
+        await self._send({
+            "type": "session.started", "session_id": self.ctx.session_id,
+            "spec": {"name": self.connection.spec_name, "version": self.connection.spec_version},
+            "audio": self.audio.model_dump(),
+        })
+        self.ctx.spawn(self._receive(), name=f"flowspec:{self.ctx.node_id}:receive")
+
+    async def stop(self) -> None:
+        if self.connection is None or self.connection.socket.closed:
+            return
+        await self._send({"type": "session.ended"})
+        await self.connection.socket.close(self.close_code, "session ended")
+
+    # -- output: frames from the graph to the client -------------------------------------------
+
+    async def handle(self, frame: Frame, port: str) -> None:
+        if self.connection is None:
+            return
+        if isinstance(frame, AudioFrame):
+            await self._play(frame)
+        elif isinstance(frame, InterruptFrame):
+            await self._interrupt()
+        else:
+            message = frame_message(frame)
+            if message is not None:
+                self.connection.count("out", type(frame).__name__)
+                await self._send(message)
+
+    async def _play(self, frame: AudioFrame) -> None:
+        assert self.connection is not None
+        if self.playback.sent(frame.item_id, frame.duration_ms):
+            await self._send({"type": "audio.started", "item_id": frame.item_id})
+            await self.ctx.emit(BotSpeechStartedFrame(item_id=frame.item_id))
+        self.connection.count("out", "AudioFrame")
+        await self.connection.socket.send_bytes(frame.audio)
+
+    async def _interrupt(self) -> None:
+        progress = self.playback.clear()
+        if progress is None:
+            return
+        item_id, played_ms = progress
+        await self._send({"type": "audio.clear", "item_id": item_id or None})
+        if item_id:
+            await self.ctx.emit(PlaybackProgressFrame(item_id=item_id, played_ms=played_ms))
+        await self.ctx.emit(BotSpeechEndedFrame(item_id=item_id or None))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        assert self.connection is not None
+        await self.connection.socket.send_text(dumps(message))
+
+    # -- input: messages from the client to the graph -------------------------------------------
+
+    async def _receive(self) -> None:
+        assert self.connection is not None
+        socket = self.connection.socket
+        reason = "client disconnected"
+        while True:
+            message = await socket.receive()
+            if message is None:
+                break
+            if len(message) > self.max_message_bytes:
+                await socket.close(CLOSE_TOO_BIG, "message too big")
+                reason = "client message too big"
+                break
+            if isinstance(message, bytes):
+                await self._on_audio(message)
+                continue
+            try:
+                kind, body = parse_object(message)
+                if await self._on_message(kind, body):
+                    reason = "client ended the session"
+                    break
+            except ClientMessageError as exc:
+                await socket.send_text(error_message(exc.code, str(exc)))
+        await self.ctx.emit(EndFrame(reason=reason))
+
+    async def _on_audio(self, data: bytes) -> None:
+        assert self.connection is not None
+        data = self._carry + data
+        usable = len(data) - len(data) % self._frame_bytes
+        data, self._carry = data[:usable], data[usable:]
+        if not data:
+            return
+        frame = AudioFrame(audio=data, encoding=self.audio.encoding,
+                           sample_rate=self.audio.sample_rate, channels=self.audio.channels,
+                           timestamp_ms=self._media_ms)
+        self._media_ms += frame.duration_ms
+        self.connection.count("in", "AudioFrame")
+        await self.ctx.emit(frame)
+
+    async def _on_message(self, kind: str, body: dict[str, Any]) -> bool:
+        """Act on one client message; True when the client asked to end the session."""
+        assert self.connection is not None
+        match kind:
+            case "text":
+                text = body.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    raise ClientMessageError("invalid_message", "`text` must be a non-empty "
+                                             "string.")
+                self.connection.count("in", "TextFrame")
+                await self.ctx.emit(TextFrame(text=text, role="user"))
+            case "playback":
+                await self._on_playback(body)
+            case "commit":
+                await self.ctx.emit(CommitInputFrame())
+            case "end":
+                return True
+            case "ping":
+                await self._send({"type": "pong"})
+            case _:
+                raise ClientMessageError("unknown_type", f"Unknown message type {kind!r}.")
+        return False
+
+    async def _on_playback(self, body: dict[str, Any]) -> None:
+        played, item_id = body.get("played_ms"), body.get("item_id")
+        if (not isinstance(played, int | float) or isinstance(played, bool)
+                or not (item_id is None or isinstance(item_id, str))):
+            raise ClientMessageError("invalid_message", "`playback` needs a numeric `played_ms` "
+                                     "and a string `item_id`.")
+        self.playback.confirmed(item_id, float(played), playing=body.get("playing") is not False)
+        finished = self.playback.finished()
+        if finished is not None:
+            await self.ctx.emit(BotSpeechEndedFrame(item_id=finished or None))
