@@ -73,7 +73,8 @@ class _Handler:
             target = getattr(target, part)
         try:
             signature = inspect.signature(target, eval_str=True)
-        except NameError:  # an annotation that cannot be resolved: fall back to the text
+        except (NameError, AttributeError, SyntaxError, TypeError):
+            # An annotation that cannot be evaluated: fall back to its text.
             signature = inspect.signature(target)
         return cls(target, signature, inspect.iscoroutinefunction(target),
                    _context_parameter(signature))

@@ -26,6 +26,7 @@ from flowspec.nodes.tools import PythonToolNode, ToolContext
 from flowspec.runtime import DEFAULT_REGISTRY, Bus, BusEvent, Context, Executor, Registry, Session
 from flowspec.runtime.bus import FunctionCallEnded, FunctionCallsStarted, NodeFailed
 from flowspec.spec.compile import compile_text
+from flowspec.spec.compiled import CompiledGraph
 from flowspec.testing import RecorderNode, capture_events
 
 TOOLBOX = "flowspec_test_toolbox"
@@ -94,7 +95,7 @@ class Run:
         return [e for e in self.events if isinstance(e, FunctionCallEnded)]
 
 
-def compiled(tools: str, *, env: dict[str, str] | None = None) -> Any:
+def compiled(tools: str) -> CompiledGraph:
     ids = [line.split(":")[0].strip() for line in tools.splitlines()
            if line.startswith("  ") and not line.startswith("   ")]
     return compile_text(f"""\
@@ -105,17 +106,18 @@ nodes:
   llm: {{type: openai.responses, tools: [{", ".join(ids)}]}}
 {tools}
 edges: [chat -> llm -> chat]
-""", env=env or {}).raise_for_errors()
+""", env={}).raise_for_errors()
 
 
 @asynccontextmanager
-async def running(tools: str, **options: Any) -> AsyncIterator[Run]:
+async def running(tools: str | CompiledGraph) -> AsyncIterator[Run]:
     registry = Registry(parent=DEFAULT_REGISTRY)
     registry.register("transport.text", RecorderNode)
     registry.register("openai.responses", TurnModel)
+    graph = compiled(tools) if isinstance(tools, str) else tools
     bus = Bus()
     with capture_events(bus) as events:
-        async with Executor(registry=registry, bus=bus).session(compiled(tools, **options)) as s:
+        async with Executor(registry=registry, bus=bus).session(graph) as s:
             model = s.node("llm")
             assert isinstance(model, TurnModel)
             yield Run(s, model, events)
@@ -169,6 +171,11 @@ async def named_context(context: Any) -> str:
     return "ok"
 
 
+def unresolvable(ctx: not_imported.ToolContext) -> str:  # type: ignore[name-defined]  # noqa: F821
+    BOX.contexts.append(ctx)
+    return "found by the annotation's text"
+
+
 def explode(location: str) -> str:
     raise RuntimeError("the database password is hunter2")
 
@@ -202,8 +209,8 @@ def toolbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Box]:
     global BOX
     BOX = Box()
     module = types.ModuleType(TOOLBOX)
-    for function in (echo, forecast, nothing, a_set, with_context, named_context, explode, hold,
-                     block, meet):
+    for function in (echo, forecast, nothing, a_set, with_context, named_context, unresolvable,
+                     explode, hold, block, meet):
         setattr(module, function.__name__, function)
     monkeypatch.setitem(sys.modules, TOOLBOX, module)
     try:
@@ -273,12 +280,16 @@ async def test_none_and_unserialisable_returns() -> None:
 
 
 async def test_handler_asks_for_a_context_by_annotation_or_by_name() -> None:
-    spec = tool("where", "with_context") + "\n" + tool("named", "named_context")
+    spec = "\n".join([tool("where", "with_context"), tool("named", "named_context"),
+                      tool("text", "unresolvable")])
     async with running(spec) as run:
-        first, second = await run.ask(("where", {"location": "Bergen"}), ("named", {}))
+        first, second, third = await run.ask(("where", {"location": "Bergen"}), ("named", {}),
+                                             ("text", {}))
     assert (first.result, second.result) == ("Bergen", "ok")
+    assert (third.result, third.is_error) == ("found by the annotation's text", False)
     by_node = {c.node_id: c for c in BOX.contexts}
-    assert by_node["where"].call_id == "call-0" and by_node["named"].call_id == "call-1"
+    assert [by_node[n].call_id for n in ("where", "named", "text")] == ["call-0", "call-1",
+                                                                       "call-2"]
     assert {c.session_id for c in BOX.contexts} == {run.session.id}
     assert all(c.bus is run.session.bus for c in BOX.contexts)
 
@@ -356,18 +367,10 @@ async def test_handler_that_cannot_be_imported_at_run_time(
         monkeypatch: pytest.MonkeyPatch) -> None:
     graph = compiled(ECHO)  # importable while the spec is validated
     monkeypatch.delitem(sys.modules, TOOLBOX)
-    registry = Registry(parent=DEFAULT_REGISTRY)
-    registry.register("transport.text", RecorderNode)
-    registry.register("openai.responses", TurnModel)
-    bus = Bus()
-    with capture_events(bus) as events:
-        async with Executor(registry=registry, bus=bus).session(graph) as session:
-            await session.send("chat", turn(("echo", {"text": "hi"})))
-            model = session.node("llm")
-            assert isinstance(model, TurnModel) and isinstance(session.node("echo"),
-                                                               PythonToolNode)
-            (result,) = await model.answered()
-    (failed,) = [e for e in events if isinstance(e, NodeFailed)]
+    async with running(graph) as run:
+        assert isinstance(run.session.node("echo"), PythonToolNode)
+        (result,) = await run.ask(("echo", {"text": "hi"}))
+    (failed,) = [e for e in run.events if isinstance(e, NodeFailed)]
     assert (failed.node_id, failed.fatal) == ("echo", False)
     assert f"cannot import module {TOOLBOX!r}" in str(failed.error)
     assert result.is_error
