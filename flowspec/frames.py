@@ -91,6 +91,15 @@ class ImageFrame(Frame):
     detail: Literal["auto", "low", "high"] = "auto"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThoughtFrame(Frame):
+    """A piece of the model's reasoning summary (a delta), for display; never spoken. Deltas of
+    one reasoning item share `item_id`."""
+
+    text: str
+    item_id: str | None = None
+
+
 # -- control ----------------------------------------------------------------------------------
 
 
@@ -304,6 +313,7 @@ FRAME_TYPES: tuple[type[Frame], ...] = (
     UserSpeechStartedFrame,
     UserSpeechEndedFrame,
     ErrorFrame,
+    ThoughtFrame,
 )
 """Every concrete frame type, for tests and for serialisers that need the full vocabulary."""
 

@@ -1,0 +1,380 @@
+"""`openai.responses`: text in, text out through the OpenAI Responses API, over a persistent
+WebSocket (default) or HTTP with SSE.
+
+Frames in: `TextFrame`/final `TranscriptFrame` from the user (each starts a turn), results on
+`tool_result`, `InterruptFrame` (cancels the turn), `ResetConversationFrame`. Frames out:
+`ResponseStartedFrame`, `TextFrame` deltas, `ThoughtFrame` (reasoning summaries),
+`ResponseEndedFrame`. Bus: `Metrics` (TTFB, processing time, tokens), `FunctionCallsStarted`,
+`CompletionTimeout`; API errors end the turn as a node failure the session survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from flowspec.errors import NodeError, NodeTimeout, RemoteProtocolError, TransportError, UsageError
+from flowspec.frames import (
+    Frame,
+    FunctionCallFrame,
+    FunctionResultFrame,
+    InterruptFrame,
+    ResetConversationFrame,
+    ResponseEndedFrame,
+    ResponseStartedFrame,
+    TextFrame,
+    ThoughtFrame,
+    TranscriptFrame,
+)
+from flowspec.nodes.openai_responses import protocol as p
+from flowspec.nodes.openai_responses.sse import open_stream, post_json
+from flowspec.nodes.openai_responses.ws import (
+    DEFAULT_BACKOFF,
+    Backoff,
+    Connector,
+    Pending,
+    ResponsesSocket,
+    aiohttp_connector,
+)
+from flowspec.nodes.tool_defs import tool_definitions
+from flowspec.runtime.bus import CompletionTimeout, FunctionCallsStarted, Metrics
+from flowspec.runtime.node import TOOL_RESULT_PORT, Context
+from flowspec.spec.models.responses import ResponsesNodeSpec
+
+log = logging.getLogger("flowspec.nodes.openai_responses")
+
+CANCELLED_OUTPUT = '{"error": "cancelled: the user interrupted before the tool answered"}'
+NextEvent = Callable[[], Awaitable[p.ServerEvent | None]]
+
+
+@dataclass(slots=True, eq=False)
+class _Turn:
+    """One inference (one response, possibly retried once)."""
+
+    acc: p.ResponseAccumulator
+    started: float = field(default_factory=time.monotonic)
+    pending: Pending | None = None
+    interrupted: bool = False
+    emitted: bool = False  # something reached the user: a retry would repeat it
+
+
+class ResponsesNode:
+    """One session's Responses conversation. `connect` replaces the WebSocket connector (tests)."""
+
+    def __init__(self, ctx: Context, *, connect: Connector | None = None,
+                 backoff: Backoff = DEFAULT_BACKOFF) -> None:
+        spec = ctx.spec
+        if not isinstance(spec, ResponsesNodeSpec):
+            raise UsageError(f"Node {ctx.node_id!r} is not an openai.responses node.")
+        self.ctx = ctx
+        self.spec = spec
+        self.settings = spec.settings
+        self.conversation = p.Conversation()
+        self._connect = connect or aiohttp_connector(ctx.node_id,
+                                                     close_timeout=spec.ws_close_timeout)
+        self._backoff = backoff
+        self._tools = tool_definitions(list(ctx.tool_specs), ctx.tool_specs, "responses")
+        self._headers: dict[str, str] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._socket: ResponsesSocket | None = None
+        self._chain: tuple[int, p.Chain] | None = None  # (socket epoch, chain)
+        self._inbox: list[p.JSONObject] = []  # input that arrived since the last request
+        self._dirty = False  # the inbox holds something the model must answer
+        self._waiting: dict[str, p.FunctionCall] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stale: asyncio.Task[None] | None = None  # an interrupted turn still cleaning up
+        self._turn: _Turn | None = None
+
+    @property
+    def socket(self) -> ResponsesSocket | None:
+        return self._socket
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._headers = p.headers(self.spec, p.api_key(self.spec, self.ctx.node_id))
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
+        if self.spec.transport == "websocket":
+            self._socket = ResponsesSocket(self.ctx.node_id, self.spec.ws_url, self._headers,
+                                           self._connect, backoff=self._backoff)
+            await self._socket.connect()
+
+    async def stop(self) -> None:
+        try:
+            if self._socket is not None:
+                await self._socket.close()
+        finally:
+            if self._http is not None:
+                await self._http.close()
+
+    async def handle(self, frame: Frame, port: str) -> None:
+        match frame:
+            case TextFrame(role="user") | TranscriptFrame(role="user", final=True):
+                self._inbox.append(p.user_message(frame.text))
+                self._dirty = True
+                self._kick()
+            case FunctionResultFrame() if port == TOOL_RESULT_PORT:
+                self._on_result(frame)
+            case InterruptFrame():
+                self._interrupt()
+            case ResetConversationFrame():
+                self.conversation.reset()
+                self._inbox.clear()
+                self._chain = None
+
+    # -- turns -------------------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._task is not None or self._waiting or not self._dirty:
+            return
+        previous, self._stale = self._stale, None
+        self._task = self.ctx.spawn(self._run(previous), name=f"{self.ctx.node_id}:turn")
+
+    async def _run(self, previous: asyncio.Task[None] | None) -> None:
+        me = asyncio.current_task()
+        try:
+            if previous is not None:
+                # Its clean-up sends at most a `response.cancel`; no server reply is awaited.
+                await asyncio.wait([previous])
+            while self._dirty and not self._waiting:
+                self._dirty = False
+                self.conversation.extend(self._inbox)
+                self._inbox.clear()
+                await self._respond()
+        finally:
+            if self._task is me:
+                self._task = None
+                if me is not None and not me.cancelling():
+                    self._kick()  # after a failed turn, input that arrived meanwhile is answered
+
+    def _interrupt(self) -> None:
+        task, turn = self._task, self._turn
+        if task is not None:
+            if turn is not None:
+                turn.interrupted = True
+            task.cancel()
+            self._stale, self._task = task, None
+        if self._waiting:
+            # The calls are not answered in time; every call item still needs an output.
+            self._inbox.extend(p.function_output(c, CANCELLED_OUTPUT) for c in self._waiting)
+            self._waiting.clear()
+        self._kick()
+
+    def _on_result(self, result: FunctionResultFrame) -> None:
+        if self._waiting.pop(result.call_id, None) is None:
+            log.debug("%s: dropped a late result for %s", self.ctx.node_id, result.name)
+            return
+        self._inbox.append(p.function_output(result.call_id, result.result))
+        if not self._waiting:
+            self._dirty = True
+            self._kick()
+
+    async def _respond(self) -> None:
+        turn = self._turn = _Turn(p.ResponseAccumulator(store=self.spec.store))
+        await self.ctx.emit(ResponseStartedFrame())
+        try:
+            if self._socket is not None:
+                finished = await self._respond_ws(turn, self._socket)
+            else:
+                finished = await self._respond_http(turn)
+        except asyncio.CancelledError:
+            if turn.interrupted:
+                await self._on_interrupted(turn)
+            raise
+        except NodeError:
+            self._chain = None  # a failed continuation may have evicted its parent
+            # Calls of a response that ended in an error never run, so they must not be replayed.
+            kept = [i for i in turn.acc.output if i.get("type") != "function_call"]
+            self.conversation.extend(kept or turn.acc.partial())
+            await self.ctx.emit(ResponseEndedFrame(response_id=turn.acc.response_id,
+                                                   status="failed"))
+            raise
+        finally:
+            if self._turn is turn:
+                self._turn = None
+        await self._finish(turn, finished)
+
+    async def _on_interrupted(self, turn: _Turn) -> None:
+        if turn.pending is not None and self._socket is not None:
+            await self._socket.abandon(turn.pending)
+        # What the user already saw stays in the conversation; unfinished calls never run.
+        self.conversation.extend(turn.acc.partial())
+        await self.ctx.emit(ResponseEndedFrame(response_id=turn.acc.response_id,
+                                               status="cancelled"))
+
+    async def _finish(self, turn: _Turn, finished: p.ResponseFinished) -> None:
+        acc = turn.acc
+        output = acc.output or acc.partial()
+        present = {item.get("call_id") for item in output if item.get("type") == "function_call"}
+        calls = acc.calls()
+        output += [{"type": "function_call", "call_id": c.call_id, "name": c.name,
+                    "arguments": c.arguments} for c in calls if c.call_id not in present]
+        self.conversation.extend(output)
+        if finished.status == "completed" and self._socket is not None and acc.response_id:
+            chain = p.Chain(acc.response_id, len(self.conversation), self.conversation.generation)
+            self._chain = (self._socket.epoch, chain)
+        values = p.usage_values(finished.response.get("usage"))
+        values["processing_ms"] = (time.monotonic() - turn.started) * 1000
+        self.ctx.publish(Metrics(session_id=self.ctx.session_id, node_id=self.ctx.node_id,
+                                 values=values))
+        await self.ctx.emit(ResponseEndedFrame(response_id=acc.response_id,
+                                               status=finished.status))
+        if calls:
+            self._waiting = {call.call_id: call for call in calls}
+            self.ctx.publish(FunctionCallsStarted(
+                session_id=self.ctx.session_id, node_id=self.ctx.node_id,
+                calls=tuple((call.call_id, call.name) for call in calls)))
+            for call in calls:
+                await self.ctx.call_tool(FunctionCallFrame(call_id=call.call_id, name=call.name,
+                                                           arguments=call.arguments))
+        if finished.status != "completed":
+            raise p.ResponsesApiError(self.ctx.node_id, f"LLM response error: "
+                                      f"{finished.problem()}")
+
+    # -- WebSocket ---------------------------------------------------------------------------
+
+    async def _respond_ws(self, turn: _Turn, socket: ResponsesSocket) -> p.ResponseFinished:
+        for attempt in range(2):
+            chain = None
+            if attempt == 0 and self._chain is not None and self._chain[0] == socket.epoch:
+                chain = self._chain[1]
+            items, previous = p.next_input(self.conversation, chain)
+            body = self._body(items, previous)
+            try:
+                return await self._attempt_ws(turn, socket, body)
+            except TransportError as exc:
+                if exc.fatal:
+                    raise
+                error: NodeError = exc
+                reconnect = True
+            except p.ResponsesApiError as exc:
+                if exc.code not in p.RETRY_FULL_CONTEXT | p.RETRY_RECONNECT:
+                    raise
+                error, reconnect = exc, exc.code in p.RETRY_RECONNECT
+            except TimeoutError:
+                error, reconnect = self._timed_out(), True
+            self._chain = None
+            if attempt or turn.emitted:
+                raise error
+            log.info("%s: retrying with the full context after: %s", self.ctx.node_id, error)
+            if reconnect:
+                if not self.spec.reconnect_on_error:
+                    raise TransportError(self.ctx.node_id, f"{error} (reconnect_on_error is "
+                                         "off)", fatal=True) from error
+                await self._reconnect(socket)
+        raise AssertionError("unreachable")
+
+    async def _attempt_ws(self, turn: _Turn, socket: ResponsesSocket,
+                          body: p.JSONObject) -> p.ResponseFinished:
+        turn.acc = p.ResponseAccumulator(store=self.spec.store)
+        turn.pending = None
+        try:
+            async with asyncio.timeout(self.spec.retry_timeout_secs) as scope:
+                pending = turn.pending = await socket.create(body)
+                return await self._consume(turn, lambda: socket.next_event(pending), scope)
+        except (NodeError, TimeoutError) as exc:
+            if turn.pending is not None:
+                # A timed-out response still runs on the server; a failed one only has leftovers.
+                await socket.abandon(turn.pending, cancel=isinstance(exc, TimeoutError))
+            raise
+
+    async def _reconnect(self, socket: ResponsesSocket) -> None:
+        try:
+            await socket.connect()
+        except TransportError as exc:
+            raise TransportError(self.ctx.node_id, f"cannot reconnect: {exc}",
+                                 fatal=True) from exc
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    async def _respond_http(self, turn: _Turn) -> p.ResponseFinished:
+        for attempt in range(2):
+            turn.acc = p.ResponseAccumulator(store=self.spec.store)
+            try:
+                return await self._attempt_http(turn, self._body(self.conversation.items, None))
+            except TimeoutError:
+                error = self._timed_out()
+                if attempt or turn.emitted:
+                    raise error from None
+        raise AssertionError("unreachable")
+
+    async def _attempt_http(self, turn: _Turn, body: p.JSONObject) -> p.ResponseFinished:
+        assert self._http is not None, "start() creates the HTTP session"
+        async with asyncio.timeout(self.spec.retry_timeout_secs) as scope:
+            stream = await open_stream(self._http, self._url, self._headers, body,
+                                       self.ctx.node_id)
+            try:
+                return await self._consume(turn, stream.next_event, scope)
+            finally:
+                stream.close()  # after the terminal event nothing else is wanted
+
+    # -- shared ------------------------------------------------------------------------------
+
+    async def _consume(self, turn: _Turn, next_event: NextEvent,
+                       scope: asyncio.Timeout) -> p.ResponseFinished:
+        first = True
+        while True:
+            event = await next_event()
+            if event is None:
+                raise RemoteProtocolError(self.ctx.node_id, "the stream ended before the "
+                                          "response did.")
+            if first and isinstance(event, p.OUTPUT_EVENTS):
+                first = False
+                scope.reschedule(None)  # the timeout guards the start of the answer only
+                self.ctx.publish(Metrics(session_id=self.ctx.session_id, node_id=self.ctx.node_id,
+                                         values={"ttfb_ms": (time.monotonic() - turn.started)
+                                                 * 1000}))
+            turn.acc.apply(event)
+            match event:
+                case p.TextDelta(item_id, delta):
+                    turn.emitted = True
+                    await self.ctx.emit(TextFrame(text=delta, role="assistant", item_id=item_id))
+                case p.ReasoningDelta(item_id, delta):
+                    turn.emitted = True
+                    await self.ctx.emit(ThoughtFrame(text=delta, item_id=item_id))
+                case p.ApiError():
+                    raise event.raise_for(self.ctx.node_id)
+                case p.ResponseFinished():
+                    return event
+
+    def _timed_out(self) -> NodeError:
+        timeout = self.spec.retry_timeout_secs
+        self.ctx.publish(CompletionTimeout(session_id=self.ctx.session_id,
+                                           node_id=self.ctx.node_id, timeout_s=timeout))
+        if self.spec.retry_on_timeout:
+            return TransportError(self.ctx.node_id, f"no answer within {timeout} s.")
+        raise NodeTimeout(self.ctx.node_id, f"the LLM completion timed out: no answer within "
+                          f"{timeout} s.")
+
+    def _body(self, items: Sequence[p.JSONObject], previous: str | None) -> p.JSONObject:
+        return p.build_body(self.spec, self.settings, items, tools=self._tools,
+                            previous_response_id=previous)
+
+    @property
+    def _url(self) -> str:
+        return self.spec.base_url.rstrip("/") + "/responses"
+
+    # -- one-shot ----------------------------------------------------------------------------
+
+    async def run_inference(self, context: Sequence[Mapping[str, Any]],
+                            max_tokens: int | None = None,
+                            system_instruction: str | None = None) -> str:
+        """One non-streaming request over HTTP with `context` (Responses input items, or plain
+        `{"role", "content"}` messages); returns the output text. Independent of the session's
+        turns and WebSocket: it may run while a turn streams. Raises NodeError on failure."""
+        body = p.build_body(self.spec, self.settings, [dict(item) for item in context],
+                            max_tokens=max_tokens, system_instruction=system_instruction)
+        headers = self._headers or p.headers(self.spec, p.api_key(self.spec, self.ctx.node_id))
+        if self._http is not None and not self._http.closed:
+            response = await post_json(self._http, self._url, headers, body, self.ctx.node_id)
+        else:
+            async with aiohttp.ClientSession() as http:
+                response = await post_json(http, self._url, headers, body, self.ctx.node_id)
+        return p.output_text(response)
