@@ -166,6 +166,61 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from flowspec.server.commands import load_graphs, serve, serve_workers
+    from flowspec.server.logging import configure_logging
+
+    if args.workers < 1:
+        print("flowspec serve: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    graphs = load_graphs(args.specs, sys.stderr)
+    if graphs is None:
+        return EXIT_INVALID
+    if args.workers > 1:
+        if args.port == 0:
+            print("flowspec serve: --workers needs a fixed --port", file=sys.stderr)
+            return EXIT_USAGE
+        forwarded = [*args.specs, "--host", args.host, "--port", str(args.port), "--log-format",
+                     args.log_format, "--drain-timeout", str(args.drain_timeout)]
+        return serve_workers(forwarded, args.workers)
+    configure_logging(args.log_format)
+    from flowspec.errors import FlowspecError
+
+    try:
+        return asyncio.run(serve(graphs, host=args.host, port=args.port,
+                                 drain_timeout=args.drain_timeout, reuse_port=args.reuse_port))
+    except FlowspecError as exc:
+        print(f"flowspec serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from flowspec.server.commands import chat, load_graphs
+
+    graphs = load_graphs([args.spec], sys.stderr)
+    if graphs is None:
+        return EXIT_INVALID
+    return asyncio.run(chat(graphs[0]))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from flowspec.server.commands import load_graphs, run
+
+    if args.input is not None and not Path(args.input).is_file():
+        print(f"flowspec run: no such file: {args.input}", file=sys.stderr)
+        return EXIT_USAGE
+    graphs = load_graphs([args.spec], sys.stderr)
+    if graphs is None:
+        return EXIT_INVALID
+    return asyncio.run(run(graphs[0], input_path=args.input, output_path=args.output))
+
+
 def _delegate(module: str) -> tuple[Callable[[argparse.ArgumentParser], None] | None,
                                      Callable[[argparse.Namespace], int] | None]:
     """Subcommands whose implementation lives beside their subsystem (configure, run)."""
@@ -223,6 +278,28 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                    "flowspec.schema.json beside the spec)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="serve specs: browser page, WebSocket/Twilio endpoints, "
+                       "/healthz, /metrics")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: a free one)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the port")
+    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="on SIGINT/SIGTERM, how long running calls may take to finish")
+    p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("chat", help="talk to a text bot in the terminal")
+    p.add_argument("spec", metavar="SPEC")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("run", help="one batch session: a WAV file in, the reply's WAV out")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--in", dest="input", metavar="WAV", help="input WAV file")
+    p.add_argument("--out", dest="output", metavar="WAV", help="output WAV file")
+    p.set_defaults(func=cmd_run)
 
     wanted = next((a for a in argv if not a.startswith("-")), None)
     for name, (module, text) in DELEGATED.items():

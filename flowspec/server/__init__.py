@@ -1,0 +1,1 @@
+"""`flowspec serve` and friends: the HTTP/WebSocket server, metrics, logs, the offline default."""

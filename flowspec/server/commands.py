@@ -1,0 +1,192 @@
+"""What `flowspec serve`, `flowspec chat` and `flowspec run` do, as library functions.
+
+Each compiles its specs, applies the offline default (`flowspec.server.offline`), runs, and
+returns an exit code: 0 done, 1 an invalid spec, 2 a usage or I/O problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TextIO
+
+from flowspec.errors import FlowspecError, SpecInvalid
+from flowspec.spec.compiled import CompiledGraph
+
+log = logging.getLogger("flowspec.server")
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def load_graphs(paths: Sequence[str], err: TextIO) -> list[CompiledGraph] | None:
+    """Compile every spec; print every problem and return None if any is invalid."""
+    from flowspec.spec.compile import compile_file
+
+    graphs: list[CompiledGraph] = []
+    failed = False
+    for path in paths:
+        try:
+            report = compile_file(path)
+        except OSError as exc:
+            print(f"cannot read {path}: {exc.strerror}", file=err)
+            failed = True
+            continue
+        try:
+            graphs.append(report.raise_for_errors())
+        except SpecInvalid as exc:
+            print(exc, file=err)
+            failed = True
+    return None if failed else graphs
+
+
+def _stop_event() -> tuple[asyncio.Event, Callable[[], None]]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+
+    def restore() -> None:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+    return stop, restore
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", port: int = 8080,
+                drain_timeout: float = 30.0, reuse_port: bool = False,
+                env: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
+    """Serve until SIGINT/SIGTERM, then drain: stop accepting, let calls finish up to
+    `drain_timeout` seconds, end the rest."""
+    from aiohttp import web
+
+    from flowspec.server.app import Server
+    from flowspec.server.offline import banner, offline_graphs
+
+    stop, restore = _stop_event()
+    try:
+        async with offline_graphs(graphs, os.environ if env is None else env) as offline:
+            server = Server(offline.graphs)
+            runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
+            await runner.setup()
+            site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
+            try:
+                await site.start()
+            except OSError as exc:
+                await runner.cleanup()
+                print(f"cannot serve on {host}:{port}: {exc.strerror}", file=sys.stderr)
+                return EXIT_USAGE
+            notice = banner(offline)
+            if notice:
+                print(notice, file=out)
+            bound = runner.addresses[0][1] if runner.addresses else port
+            for graph in offline.graphs:
+                print(f"serving {graph.name} v{graph.version} ({graph.source})", file=out)
+            print(f"listening on http://{host}:{bound}/  (/healthz, /metrics)", file=out,
+                  flush=True)
+            await stop.wait()
+            print("shutting down: finishing calls", file=out, flush=True)
+            await site.stop()
+            await server.drain(drain_timeout)
+            await runner.cleanup()
+    finally:
+        restore()
+    return EXIT_OK
+
+
+def serve_workers(argv: Sequence[str], workers: int) -> int:
+    """Run `workers` processes of `flowspec serve` sharing one port (SO_REUSEPORT; the kernel
+    spreads connections), forwarding SIGINT/SIGTERM to them and waiting for them all."""
+    command = [sys.executable, "-m", "flowspec.cli", "serve", *argv, "--workers", "1",
+               "--reuse-port"]
+    children = [subprocess.Popen(command) for _ in range(workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        codes = [child.wait() for child in children]
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return max(codes, key=abs)
+
+
+# -- chat and run: one session with a local transport ----------------------------------------
+
+
+async def _one_session(graph: CompiledGraph, factory: Callable[..., object],
+                       env: Mapping[str, str] | None, pace: float, out: TextIO) -> int:
+    from flowspec.runtime.bus import Bus
+    from flowspec.runtime.node import NodeFactory
+    from flowspec.runtime.registry import DEFAULT_REGISTRY
+    from flowspec.runtime.session import Session
+    from flowspec.server.app import with_entry
+    from flowspec.server.offline import banner, offline_graphs
+
+    stop, restore = _stop_event()
+    try:
+        async with offline_graphs([graph], os.environ if env is None else env,
+                                  pace=pace) as offline:
+            notice = banner(offline)
+            if notice:
+                print(notice, file=sys.stderr, flush=True)
+            [served] = offline.graphs
+            entry: NodeFactory = factory  # type: ignore[assignment]
+            session = Session(served, registry=with_entry(DEFAULT_REGISTRY, served, entry),
+                              bus=Bus())
+            try:
+                async with session:
+                    waiting = asyncio.ensure_future(session.wait())
+                    stopping = asyncio.ensure_future(stop.wait())
+                    try:
+                        await asyncio.wait({waiting, stopping},
+                                           return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        waiting.cancel()
+                        stopping.cancel()
+                        await asyncio.gather(waiting, stopping, return_exceptions=True)
+            except FlowspecError as exc:
+                print(f"flowspec: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+    finally:
+        restore()
+    return EXIT_OK
+
+
+async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None) -> int:
+    """A console conversation with `graph`, its entry transport replaced by the console."""
+    import functools
+
+    from flowspec.transports.console import ConsoleIO, ConsoleTransport
+
+    io = await ConsoleIO.stdio()
+    factory = functools.partial(ConsoleTransport, io=io)
+    return await _one_session(graph, factory, env, 0.0, sys.stdout)
+
+
+async def run(graph: CompiledGraph, *, input_path: str | None, output_path: str | None,
+              env: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
+    """One batch session: `input_path` in, the bot's audio to `output_path`, transcripts to
+    `out`. The entry transport is replaced by the WAV transport (keeping its audio format)."""
+    import functools
+
+    from flowspec.transports.wav import WavTransport
+
+    factory = functools.partial(WavTransport, input_path=input_path, output_path=output_path,
+                                echo=out)
+    code = await _one_session(graph, factory, env, 0.0, out)
+    if code == EXIT_OK and output_path:
+        print(f"wrote {output_path}", file=out)
+    return code

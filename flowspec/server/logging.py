@@ -1,0 +1,47 @@
+"""Log set-up for `flowspec serve`: human-readable lines, or one JSON object per line.
+
+JSON lines carry `time`, `level`, `logger`, `message` and any `extra=` fields (`session_id`,
+`spec`, `node_id`, ...), so a log pipeline can group a call's lines without parsing text.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from typing import Any, Literal
+
+LogFormat = Literal["text", "json"]
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message",
+                                                                               "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+            .isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value if isinstance(value, str | int | float | bool) else str(value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(fmt: LogFormat = "text", level: int = logging.INFO) -> None:
+    """Send flowspec's (and aiohttp's) logs to stderr in `fmt`."""
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

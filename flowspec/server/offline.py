@@ -1,0 +1,90 @@
+"""The offline default: with no OpenAI key and no explicit endpoint, talk to the built-in emulator.
+
+`offline_graphs` decides per model node. A node goes to the emulator when the environment has no
+`OPENAI_API_KEY`, the node has no `api_key` of its own, and it leaves its endpoint URLs at their
+OpenAI defaults. Those nodes are rebuilt (never mutated) with the emulator's URLs and a placeholder
+key, and the caller prints `banner()` so nobody mistakes the emulator's voice for OpenAI's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from flowspec.spec.compiled import CompiledGraph
+from flowspec.spec.models.base import NodeSpec
+
+URL_FIELDS = ("base_url", "ws_url")
+PLACEHOLDER_KEY = "emulator"
+
+
+@dataclass(frozen=True, slots=True)
+class Offline:
+    """What the offline default did: the graphs to serve and the emulated nodes, by spec."""
+
+    graphs: tuple[CompiledGraph, ...]
+    emulated: tuple[tuple[str, str], ...]  # (spec name, node id)
+    emulator_url: str | None
+
+
+def wants_emulator(spec: NodeSpec, env: Mapping[str, str]) -> bool:
+    if spec.kind != "model" or env.get("OPENAI_API_KEY"):
+        return False
+    if getattr(spec, "api_key", None) is not None:
+        return False
+    fields = type(spec).model_fields
+    for name in URL_FIELDS:
+        if name in fields and getattr(spec, name) != fields[name].default:
+            return False
+    return True
+
+
+def emulated_nodes(graph: CompiledGraph, env: Mapping[str, str]) -> list[str]:
+    return [node_id for node_id, spec in graph.nodes.items() if wants_emulator(spec, env)]
+
+
+def point_at(graph: CompiledGraph, node_ids: Sequence[str], http_base: str,
+             ws_base: str) -> CompiledGraph:
+    """`graph` with `node_ids` rebuilt to use the emulator at `http_base`/`ws_base`."""
+    nodes = dict(graph.nodes)
+    for node_id in node_ids:
+        spec = nodes[node_id]
+        update: dict[str, object] = {"api_key": SecretStr(PLACEHOLDER_KEY)}
+        if spec.type == "openai.responses":
+            update |= {"base_url": http_base, "ws_url": f"{ws_base}/responses"}
+        else:
+            update["base_url"] = f"{ws_base}/realtime"
+        nodes[node_id] = spec.model_copy(update=update)
+    return dataclasses.replace(graph, nodes=nodes, _out={}, _in={})
+
+
+@asynccontextmanager
+async def offline_graphs(graphs: Sequence[CompiledGraph], env: Mapping[str, str], *,
+                         pace: float = 1.0) -> AsyncIterator[Offline]:
+    """Start the emulator when any model node wants it (see the module docstring) and yield the
+    graphs pointed at it; stop it when the block exits. Without such nodes, nothing starts."""
+    wanted = [(graph, emulated_nodes(graph, env)) for graph in graphs]
+    if not any(ids for _graph, ids in wanted):
+        yield Offline(tuple(graphs), (), None)
+        return
+    from flowspec.emulator import Emulator
+
+    async with Emulator.start(pace=pace) as emulator:
+        pointed = tuple(point_at(graph, ids, emulator.http_base_url, emulator.ws_base_url)
+                        if ids else graph for graph, ids in wanted)
+        emulated = tuple((graph.name, node_id) for graph, ids in wanted for node_id in ids)
+        yield Offline(pointed, emulated, emulator.base_url)
+
+
+def banner(offline: Offline) -> str | None:
+    """The notice printed when nodes run against the emulator (None when none do)."""
+    if offline.emulator_url is None:
+        return None
+    nodes = ", ".join(f"{spec}/{node}" for spec, node in offline.emulated)
+    return (f"No OPENAI_API_KEY and no base_url: using the built-in OpenAI emulator at "
+            f"{offline.emulator_url} for {nodes}.\n"
+            "  Replies are synthesized locally (not OpenAI). Set OPENAI_API_KEY to use OpenAI.")

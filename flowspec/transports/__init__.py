@@ -1,0 +1,1 @@
+"""Transports: how users reach a bot (browser, phone, text chat, console, WAV files)."""

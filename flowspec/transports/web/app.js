@@ -1,0 +1,260 @@
+// The flowspec browser client: microphone → PCM16 binary messages, reply audio ← PCM16 binary
+// messages (played in order, position reported back for truncation), transcripts and typed text
+// as JSON messages. The protocol is described in flowspec/transports/websocket.py.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const REPORT_MS = 100;
+
+const state = {
+  config: null, ws: null, ctx: null, mic: null, worklet: null,
+  item: null,            // {id, chunks: [{start, duration, offsetMs, bytes, source}], end}
+  nextItemId: null,      // announced by audio.started for the binary messages that follow
+  bytesReceived: 0, bytesPlayed: 0, chunksPlayed: 0, micChunks: 0,
+  turns: new Map(),      // "role:item" -> {role, text, final, el}
+  status: "disconnected", closeCode: null,
+};
+
+window.flowspec = {
+  get state() { return state.status; },
+  get closeCode() { return state.closeCode; },
+  get bytesReceived() { return state.bytesReceived; },
+  get bytesPlayed() { return state.bytesPlayed; },
+  get micChunks() { return state.micChunks; },
+  turns: () => [...state.turns.values()].map(({role, text, final}) => ({role, text, final})),
+  connect: () => connect(),
+  send: (text) => sendText(text),
+};
+
+function setStatus(status, detail) {
+  state.status = status;
+  const el = $("state");
+  el.textContent = detail ? `${status} (${detail})` : status;
+  el.className = `state ${status}`;
+  const live = status === "connected";
+  $("text").disabled = $("send").disabled = $("hangup").disabled = !live;
+  $("connect").disabled = live || status === "connecting";
+}
+
+async function loadConfig() {
+  const response = await fetch("/flowspec/config.json");
+  state.config = await response.json();
+  const {name, version, description, audio} = state.config;
+  document.title = `${name} · flowspec`;
+  $("spec-name").textContent = name;
+  $("spec-version").textContent = `v${version}`;
+  $("spec-description").textContent = description;
+  $("audio-format").textContent = `${audio.encoding} ${audio.sample_rate / 1000} kHz`;
+}
+
+// -- connection -------------------------------------------------------------------------------
+
+async function connect() {
+  if (state.ws) return;
+  setStatus("connecting");
+  const rate = state.config.audio.sample_rate;
+  state.ctx = new AudioContext();
+  await state.ctx.resume();
+  const url = new URL(state.config.path, location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  state.ws = ws;
+  ws.onopen = () => { setStatus("connected"); startMic(rate).catch(micFailed); };
+  ws.onmessage = (event) => {
+    if (typeof event.data === "string") onMessage(JSON.parse(event.data));
+    else onAudio(event.data, rate);
+  };
+  ws.onclose = (event) => {
+    state.closeCode = event.code;
+    setStatus("disconnected", event.code === 1000 ? "" : `code ${event.code}`);
+    stopMic();
+    state.ws = null;
+  };
+  ws.onerror = () => setStatus("error");
+}
+
+function hangup() {
+  if (!state.ws) return;
+  state.ws.send(JSON.stringify({type: "end"}));
+}
+
+function sendText(text) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN || !text.trim()) return false;
+  state.ws.send(JSON.stringify({type: "text", text}));
+  addTurn("user", `typed:${Date.now()}`, text, true);
+  return true;
+}
+
+// -- microphone -------------------------------------------------------------------------------
+
+async function startMic(rate) {
+  const aec = params.get("aec") !== "0";
+  state.mic = await navigator.mediaDevices.getUserMedia({audio: {
+    channelCount: 1, echoCancellation: aec, noiseSuppression: aec, autoGainControl: aec}});
+  await state.ctx.audioWorklet.addModule("/flowspec/static/capture.js");
+  const source = state.ctx.createMediaStreamSource(state.mic);
+  state.worklet = new AudioWorkletNode(state.ctx, "flowspec-capture",
+                                       {processorOptions: {targetRate: rate}});
+  state.worklet.port.onmessage = (event) => {
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+      state.ws.send(event.data);
+      state.micChunks += 1;
+    }
+  };
+  source.connect(state.worklet);
+  $("mic").textContent = "mic on";
+  $("mic").className = "mic on";
+}
+
+function micFailed(error) {
+  $("mic").textContent = `mic unavailable: ${error.message || error}`;
+}
+
+function stopMic() {
+  if (state.mic) state.mic.getTracks().forEach((track) => track.stop());
+  if (state.worklet) state.worklet.disconnect();
+  state.mic = state.worklet = null;
+  $("mic").textContent = "mic off";
+  $("mic").className = "mic";
+}
+
+// -- reply audio ------------------------------------------------------------------------------
+
+function onAudio(buffer, rate) {
+  const pcm = new Int16Array(buffer);
+  state.bytesReceived += buffer.byteLength;
+  if (!state.item || state.item.id !== state.nextItemId) {
+    state.item = {id: state.nextItemId, chunks: [], end: 0, sentMs: 0, reported: false};
+  }
+  const item = state.item;
+  const samples = new Float32Array(pcm.length);
+  for (let i = 0; i < pcm.length; i++) samples[i] = pcm[i] / 0x8000;
+  const audio = state.ctx.createBuffer(1, samples.length, rate);
+  audio.copyToChannel(samples, 0);
+  const source = state.ctx.createBufferSource();
+  source.buffer = audio;
+  source.connect(state.ctx.destination);
+  const start = Math.max(state.ctx.currentTime + 0.02, item.end);
+  const chunk = {start, duration: audio.duration, offsetMs: item.sentMs,
+                 bytes: buffer.byteLength, source, cleared: false};
+  source.onended = () => {
+    if (!chunk.cleared) { state.bytesPlayed += chunk.bytes; state.chunksPlayed += 1; }
+  };
+  source.start(start);
+  item.chunks.push(chunk);
+  item.end = start + audio.duration;
+  item.sentMs += audio.duration * 1000;
+  item.reported = false;
+}
+
+function playedMs(item) {
+  const now = state.ctx.currentTime;
+  let played = 0;
+  for (const chunk of item.chunks) {
+    if (now < chunk.start) break;
+    played = chunk.offsetMs + Math.min(now - chunk.start, chunk.duration) * 1000;
+  }
+  return Math.round(played);
+}
+
+function clearAudio(itemId) {
+  const item = state.item;
+  if (!item || (itemId && item.id !== itemId)) return;
+  const played = playedMs(item);
+  const now = state.ctx.currentTime;
+  for (const chunk of item.chunks) {
+    if (now >= chunk.start && now < chunk.start + chunk.duration) {
+      state.bytesPlayed += Math.round(chunk.bytes * (now - chunk.start) / chunk.duration) & ~1;
+    }
+    if (now < chunk.start + chunk.duration) {
+      chunk.cleared = true;
+      try { chunk.source.stop(); } catch (_) { /* not started yet */ }
+    }
+  }
+  report(item, played, false);
+  state.item = null;
+}
+
+function report(item, played, playing) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.ws.send(JSON.stringify({type: "playback", item_id: item.id, played_ms: played,
+                                  playing}));
+  }
+}
+
+setInterval(() => {
+  const item = state.item;
+  if (!item || item.reported || !state.ctx) return;
+  const playing = state.ctx.currentTime < item.end;
+  report(item, playedMs(item), playing);
+  if (!playing) item.reported = true;   // all played: one final report until more arrives
+}, REPORT_MS);
+
+// -- messages ---------------------------------------------------------------------------------
+
+function onMessage(message) {
+  switch (message.type) {
+    case "session.started": break;
+    case "audio.started": state.nextItemId = message.item_id; break;
+    case "audio.clear": clearAudio(message.item_id); break;
+    case "transcript":
+      addTurn(message.role, message.item_id || "", message.text, message.final, true);
+      break;
+    case "text":
+      if (message.role === "assistant") addTurn("assistant", message.item_id || "", message.text,
+                                                false, true);
+      break;
+    case "response.ended": finishTurns("assistant"); break;
+    case "error": addError(message); break;
+    default: break;
+  }
+}
+
+function addTurn(role, itemId, text, final, streamed = false) {
+  const key = `${role}:${itemId}`;
+  let turn = state.turns.get(key);
+  if (!turn) {
+    const el = document.createElement("div");
+    el.innerHTML = `<span class="who"></span><span class="what"></span>`;
+    el.querySelector(".who").textContent = role === "user" ? "You" : "Bot";
+    $("transcript").appendChild(el);
+    turn = {role, text: "", final: false, el};
+    state.turns.set(key, turn);
+  }
+  // Interim pieces are deltas; a final transcript is the whole turn.
+  turn.text = final && streamed ? text : (final ? text : turn.text + text);
+  turn.final = final;
+  turn.el.className = `turn ${role}${final ? "" : " interim"}`;
+  turn.el.querySelector(".what").textContent = turn.text;
+  $("transcript").scrollTop = $("transcript").scrollHeight;
+}
+
+function finishTurns(role) {
+  for (const turn of state.turns.values()) {
+    if (turn.role === role && !turn.final) {
+      turn.final = true;
+      turn.el.className = `turn ${role}`;
+    }
+  }
+}
+
+function addError(message) {
+  const el = document.createElement("div");
+  el.className = "turn error";
+  el.textContent = `error: ${message.message}`;
+  $("transcript").appendChild(el);
+}
+
+// -- wiring -----------------------------------------------------------------------------------
+
+$("connect").onclick = () => connect();
+$("hangup").onclick = () => hangup();
+$("say").onsubmit = (event) => {
+  event.preventDefault();
+  if (sendText($("text").value)) $("text").value = "";
+};
+
+loadConfig().then(() => { if (params.get("autostart") === "1") connect(); })
+  .catch((error) => setStatus("error", error.message));
