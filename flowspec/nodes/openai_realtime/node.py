@@ -351,6 +351,7 @@ class RealtimeNode:
                 continue
             if self._was_ready:
                 failures = 0  # it worked for a while: start the backoff again
+                self._was_ready = False
             if failures >= len(self._delays):
                 await self._give_up(reason)
                 return
@@ -439,7 +440,9 @@ class RealtimeNode:
                 self.clock.start(self._loop.time())
                 await self.ctx.emit(UserSpeechEndedFrame(audio_end_ms=event.get("audio_end_ms"),
                                                          item_id=event.get("item_id")))
-            case "input_audio_buffer.committed" | "input_audio_buffer.cleared":
+            case "input_audio_buffer.committed" if not self._manual_turns():
+                # The server VAD committed. In manual mode the node tracks its own commits and
+                # clears: this reply may arrive after the pre-roll was appended again.
                 self.audio_in.reset_buffer()
             case "conversation.item.added":
                 self._on_item(event.get("item") or {}, created=True)

@@ -81,7 +81,7 @@ def silence(ms: int) -> bytes:
     return bytes(ms * BYTES_PER_MS)
 
 
-class TestTransport:
+class FakeTransport:
     """`transport.websocket` stand-in: feeds user audio, records what reaches it, and plays
     assistant audio on a clock the test advances with `play(ms)`, reporting playback as a real
     output transport does."""
@@ -156,7 +156,7 @@ class TestTransport:
                                                       played_ms=int(self.played[item])))
 
 
-class TestTool:
+class FakeTool:
     """`tool.python` stand-in: answers every call with a fixed JSON string."""
 
     RESULT = json.dumps({"location": "Paris", "temperature_c": 21, "conditions": "sunny"})
@@ -219,11 +219,18 @@ class Run:
     session: Session
     events: list[BusEvent]
     emu: Emulator
+    published: asyncio.Event
+
+    async def wait_event(self, check: Callable[[], bool]) -> None:
+        """Wait until `check()` holds, re-checking after each bus event."""
+        while not check():
+            self.published.clear()
+            await self.published.wait()
 
     @property
-    def caller(self) -> TestTransport:
+    def caller(self) -> FakeTransport:
         node = self.session.node("caller")
-        assert isinstance(node, TestTransport)
+        assert isinstance(node, FakeTransport)
         return node
 
     @property
@@ -233,9 +240,9 @@ class Run:
         return node
 
     @property
-    def tool(self) -> TestTool:
+    def tool(self) -> FakeTool:
         node = self.session.node("get_weather")
-        assert isinstance(node, TestTool)
+        assert isinstance(node, FakeTool)
         return node
 
     def of(self, kind: type[E]) -> list[E]:
@@ -258,16 +265,22 @@ class Run:
 async def run_spec(emu: Emulator, text: str, **node_options: Any) -> AsyncIterator[Run]:
     graph = compile_text(text, env={}).raise_for_errors()
     registry = Registry(parent=DEFAULT_REGISTRY)
-    registry.register("transport.websocket", TestTransport)
-    registry.register("tool.python", TestTool)
+    registry.register("transport.websocket", FakeTransport)
+    registry.register("tool.python", FakeTool)
     options = {"reconnect_delays": (0.01, 0.05, 0.1), **node_options}
     registry.register("openai.realtime", partial(RealtimeNode, **options))
     registry.register("openai.realtime_beta", partial(RealtimeNode, **options))
     bus = Bus()
     events: list[BusEvent] = []
-    with bus.subscribe(events.append):
+    published = asyncio.Event()
+
+    def note(event: BusEvent) -> None:
+        events.append(event)
+        published.set()
+
+    with bus.subscribe(note):
         async with Executor(registry=registry, bus=bus).session(graph) as session:
-            yield Run(session, events, emu)
+            yield Run(session, events, emu, published)
     for record in emu.of_kind("realtime"):
         check_client_events(record)
 
