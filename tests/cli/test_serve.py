@@ -1,0 +1,87 @@
+"""`flowspec chat` through a pseudo-terminal, `flowspec run` on a WAV file, `serve` usage errors."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+from flowspec.audio import AudioFormat, read_wav, write_wav
+from flowspec.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def offline_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+
+
+def read_until(fd: int, marker: str, seen: list[str], polls: int = 600) -> str:
+    """Read the terminal until `marker` appears after what `seen` already holds."""
+    start = len("".join(seen))
+    for _ in range(polls):
+        text = "".join(seen)
+        if marker in text[start:]:
+            return text[start:]
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                seen.append(os.read(fd, 4096).decode(errors="replace"))
+            except OSError:
+                break
+    raise AssertionError(f"never saw {marker!r}; the terminal shows {''.join(seen)!r}")
+
+
+def test_chat_answers_typed_input_in_a_terminal() -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowspec.cli", "chat", "specs/text-chat.yaml"], cwd=ROOT,
+        stdin=terminal, stdout=terminal, stderr=terminal, env=offline_env(), close_fds=True)
+    os.close(terminal)
+    seen: list[str] = []
+    try:
+        banner = read_until(controller, "> ", seen)
+        assert "emulator" in banner
+        os.write(controller, b"Hello, who are you?\n")
+        reply = read_until(controller, "\n> ", seen)
+        assert "bot: " in reply
+        answer = reply.split("bot: ", 1)[1].split("\n", 1)[0]
+        assert answer.strip()
+        os.write(controller, b"/quit\n")
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        os.close(controller)
+
+
+def test_run_turns_a_wav_question_into_a_wav_answer(tmp_path: Path) -> None:
+    rate = 24000
+    import numpy as np
+
+    t = np.arange(rate) / rate
+    speech = (np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) * 12000).astype("<i2")
+    source, target = tmp_path / "question.wav", tmp_path / "answer.wav"
+    write_wav(source, AudioFormat("pcm16", rate), speech.tobytes())
+    result = subprocess.run(
+        [sys.executable, "-m", "flowspec.cli", "run", "specs/voice-assistant.yaml",
+         "--in", str(source), "--out", str(target)], cwd=ROOT, env=offline_env(),
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {target}" in result.stdout
+    assert "assistant: " in result.stdout
+    fmt, data = read_wav(target)
+    assert fmt == AudioFormat("pcm16", 24000) and len(data) > 0
+
+
+def test_serve_usage_errors(tmp_path: Path, capsys: object) -> None:
+    assert main(["serve", "specs/voice-assistant.yaml", "--workers", "0"]) == 2
+    assert main(["serve", "specs/voice-assistant.yaml", "--workers", "2", "--port", "0"]) == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("flowspec: 1\nname: x\nnodes: {}\n")
+    assert main(["serve", str(bad)]) == 1
+    assert main(["run", "specs/voice-assistant.yaml", "--in", str(tmp_path / "nope.wav")]) == 2
