@@ -139,7 +139,10 @@ class Emulator:
         app.router.add_post("/v1/responses", self._responses_post)
         app.router.add_get("/healthz", self._health)
         app.on_shutdown.append(self._close_sockets)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A client that hangs up stops its response, as on OpenAI's servers: without handler
+        # cancellation a stalled SSE reply runs on (and holds up shutdown) after the client left.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -217,6 +217,7 @@ class ResponsesNode:
         output += [{"type": "function_call", "call_id": c.call_id, "name": c.name,
                     "arguments": c.arguments} for c in calls if c.call_id not in present]
         self.conversation.extend(output)
+        self._chain = None  # a failed continuation may have evicted its parent
         if finished.status == "completed" and self._socket is not None and acc.response_id:
             chain = p.Chain(acc.response_id, len(self.conversation), self.conversation.generation)
             self._chain = (self._socket.epoch, chain)

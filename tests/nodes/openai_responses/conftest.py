@@ -14,7 +14,6 @@ import pytest
 from flowspec.emulator import Emulator
 from flowspec.frames import (
     Frame,
-    FunctionCallFrame,
     InterruptFrame,
     ResponseEndedFrame,
     TextFrame,
@@ -23,7 +22,6 @@ from flowspec.nodes.openai_responses.node import ResponsesNode
 from flowspec.nodes.openai_responses.ws import Connector, WireSocket, aiohttp_connector
 from flowspec.runtime.bus import Bus, BusEvent
 from flowspec.runtime.executor import Executor
-from flowspec.runtime.node import TOOL_CALL_PORT, Context
 from flowspec.runtime.registry import Registry
 from flowspec.runtime.session import Session
 from flowspec.spec.compile import compile_text
@@ -66,28 +64,6 @@ def compile_graph(emu: Emulator, transport: str = "websocket", *, fields: str = 
 
 def _indent(text: str, width: int) -> str:
     return "\n".join(" " * width + line for line in text.strip().splitlines())
-
-
-class WeatherTool:
-    """Stands in for `tool.python` until that node lands: calls the example handler."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def handle(self, frame: Frame, port: str) -> None:
-        from flowspec.examples.weather import get_weather
-        from flowspec.frames import FunctionResultFrame
-
-        if port == TOOL_CALL_PORT and isinstance(frame, FunctionCallFrame):
-            result = get_weather(**json.loads(frame.arguments))
-            await self.ctx.return_result(FunctionResultFrame(
-                call_id=frame.call_id, name=frame.name, result=json.dumps(result)))
 
 
 class GatedSocket:
@@ -206,7 +182,6 @@ async def running(graph: CompiledGraph, *, connect: Connector | None = None,
                   registry: Registry | None = None) -> AsyncIterator[Harness]:
     registry = registry or make_registry()
     registry.register("transport.text", Caller)
-    registry.register("tool.python", WeatherTool)
     if connect is not None:
         registry.register("openai.responses", lambda ctx: ResponsesNode(ctx, connect=connect))
     bus = Bus()
