@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
 from flowspec.errors import TransportError
+from flowspec.spec.models.realtime import RealtimeNodeSpec
+from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 
 
 class WireSocket(Protocol):
@@ -97,3 +101,26 @@ async def aiohttp_connect(url: str, headers: Mapping[str, str], node_id: str) ->
         await http.close()
         raise
     return AiohttpSocket(http, ws, node_id)
+
+
+def realtime_url(base_url: str, model: str) -> str:
+    """The WebSocket URL for `model`: http(s) base URLs become ws(s), the model joins the query."""
+    parts = urlsplit(base_url)
+    scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
+    query = "&".join(q for q in (parts.query, urlencode({"model": model})) if q)
+    return urlunsplit((scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+def request_headers(spec: RealtimeNodeSpec | RealtimeBetaNodeSpec,
+                    dialect_headers: Mapping[str, str]) -> dict[str, str]:
+    """Authorization (the spec's key, else `OPENAI_API_KEY`), the dialect's headers, the
+    organization and project, then the spec's own headers, which win."""
+    key = spec.api_key.get_secret_value() if spec.api_key is not None \
+        else os.environ.get("OPENAI_API_KEY", "")
+    headers = {"Authorization": f"Bearer {key}", **dialect_headers}
+    if spec.organization:
+        headers["OpenAI-Organization"] = spec.organization
+    if spec.project:
+        headers["OpenAI-Project"] = spec.project
+    headers.update(spec.default_headers)
+    return headers
