@@ -1,11 +1,10 @@
-"""A test transport that plays audio on a clock the test drives, a test tool,
-and a harness that runs a compiled spec against the emulator and checks every client event the
-node sent against the openai SDK's models (GA or beta, by the connection's dialect)."""
+"""A test transport that plays audio on a clock the test drives, and a harness that runs a
+compiled spec (with the real `tool.python` node) against the emulator and checks every client
+event the node sent against the openai SDK's models (GA or beta, by the connection's dialect)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from flowspec.frames import (
     BotSpeechEndedFrame,
     BotSpeechStartedFrame,
     Frame,
-    FunctionCallFrame,
-    FunctionResultFrame,
     InterruptFrame,
     PlaybackProgressFrame,
     StartFrame,
@@ -156,41 +153,25 @@ class FakeTransport:
                                                       played_ms=int(self.played[item])))
 
 
-class FakeTool:
-    """`tool.python` stand-in: answers every call with a fixed JSON string."""
-
-    RESULT = json.dumps({"location": "Paris", "temperature_c": 21, "conditions": "sunny"})
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.calls: list[FunctionCallFrame] = []
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    async def handle(self, frame: Frame, port: str) -> None:
-        if isinstance(frame, FunctionCallFrame):
-            self.calls.append(frame)
-            await self.ctx.return_result(FunctionResultFrame(
-                call_id=frame.call_id, name=frame.name, result=self.RESULT))
+WEATHER = "flowspec.examples.weather:get_weather"
 
 
 def spec(emu: Emulator, *, beta: bool = False, settings: str = "", node: str = "",
-         tools: bool = False) -> str:
+         tools: bool = False, handler: str = WEATHER, tool: str = "") -> str:
+    """A caller, the model node, and with `tools` one `tool.python` node named `get_weather`
+    (its `handler`; `tool` adds lines to its spec, indented by four spaces)."""
     kind = "openai.realtime_beta" if beta else "openai.realtime"
-    tool_nodes = """
+    tool_nodes = f"""
   get_weather:
     type: tool.python
-    handler: flowspec.examples.weather:get_weather
+    handler: {handler}
     description: Current weather for a city.
     parameters:
       type: object
       properties:
-        location: {type: string}
+        location: {{type: string}}
       required: [location]
+{tool}
 """ if tools else ""
     return f"""\
 flowspec: 1
@@ -239,12 +220,6 @@ class Run:
         assert isinstance(node, RealtimeNode)
         return node
 
-    @property
-    def tool(self) -> FakeTool:
-        node = self.session.node("get_weather")
-        assert isinstance(node, FakeTool)
-        return node
-
     def of(self, kind: type[E]) -> list[E]:
         return [e for e in self.events if isinstance(e, kind)]
 
@@ -266,7 +241,6 @@ async def run_spec(emu: Emulator, text: str, **node_options: Any) -> AsyncIterat
     graph = compile_text(text, env={}).raise_for_errors()
     registry = Registry(parent=DEFAULT_REGISTRY)
     registry.register("transport.websocket", FakeTransport)
-    registry.register("tool.python", FakeTool)
     options = {"reconnect_delays": (0.01, 0.05, 0.1), **node_options}
     registry.register("openai.realtime", partial(RealtimeNode, **options))
     registry.register("openai.realtime_beta", partial(RealtimeNode, **options))
