@@ -16,6 +16,62 @@ NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 REASONING_EFFORTS = ["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
+# Fields both Realtime dialects declare alike: one definition each, so their docs cannot drift.
+
+
+def vad_threshold_field() -> Any:
+    return spec_field(
+        description="Activation threshold, 0.0–1.0; higher needs louder audio.",
+        mutability=LIVE,
+        provider_default=0.5,
+        ge=0.0,
+        le=1.0,
+    )
+
+
+def vad_prefix_padding_field() -> Any:
+    return spec_field(
+        description="Audio kept before detected speech, in milliseconds.",
+        mutability=LIVE,
+        provider_default=300,
+        ge=0,
+    )
+
+
+def vad_silence_field(provider_default_ms: int) -> Any:
+    return spec_field(
+        description="Silence that ends a turn, in milliseconds. Shorter answers sooner but may "
+        "cut the user off.",
+        mutability=LIVE,
+        provider_default=provider_default_ms,
+        ge=0,
+    )
+
+
+def create_response_field() -> Any:
+    return spec_field(
+        description="Create a response automatically when a turn ends.",
+        mutability=LIVE,
+        provider_default=True,
+    )
+
+
+def interrupt_response_field() -> Any:
+    return spec_field(
+        description="Interrupt an ongoing response when the user starts speaking.",
+        mutability=LIVE,
+        provider_default=True,
+    )
+
+
+def transcription_language_field() -> Any:
+    return spec_field(
+        description="ISO-639-1 language of the input (improves accuracy and latency).",
+        mutability=LIVE,
+        examples=["en", "fr"],
+    )
+
+
 class OpenAINodeSpec(NodeSpec):
     """Connection fields every OpenAI node has (Pipecat's constructor parameters)."""
 
@@ -100,16 +156,8 @@ class SemanticVadSpec(StrictModel):
             "Same as medium.",
         ],
     )
-    create_response: bool | None = spec_field(
-        description="Create a response automatically when a turn ends.",
-        mutability=LIVE,
-        provider_default=True,
-    )
-    interrupt_response: bool | None = spec_field(
-        description="Interrupt an ongoing response when the user starts speaking.",
-        mutability=LIVE,
-        provider_default=True,
-    )
+    create_response: bool | None = create_response_field()
+    interrupt_response: bool | None = interrupt_response_field()
 
 
 class ReasoningSpec(StrictModel):

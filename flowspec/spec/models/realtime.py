@@ -12,6 +12,12 @@ from flowspec.spec.models.openai_common import (
     OpenAINodeSpec,
     ReasoningSpec,
     SemanticVadSpec,
+    create_response_field,
+    interrupt_response_field,
+    transcription_language_field,
+    vad_prefix_padding_field,
+    vad_silence_field,
+    vad_threshold_field,
 )
 
 LIVE = Mutability.LIVE
@@ -76,11 +82,7 @@ class TranscriptionSpec(StrictModel):
         mutability=LIVE,
         examples=TRANSCRIPTION_MODELS,
     )
-    language: str | None = spec_field(
-        description="ISO-639-1 language of the input (improves accuracy and latency).",
-        mutability=LIVE,
-        examples=["en", "fr"],
-    )
+    language: str | None = transcription_language_field()
     prompt: str | None = spec_field(
         description="Text to guide the transcription (vocabulary, spelling). Not supported by "
         "`gpt-realtime-whisper`.",
@@ -97,41 +99,16 @@ class ServerVadSpec(StrictModel):
     type: Literal["server_vad"] = spec_field(
         ..., description="Server voice activity detection.", mutability=LIVE
     )
-    threshold: float | None = spec_field(
-        description="Activation threshold, 0.0–1.0; higher needs louder audio.",
-        mutability=LIVE,
-        provider_default=0.5,
-        ge=0.0,
-        le=1.0,
-    )
-    prefix_padding_ms: int | None = spec_field(
-        description="Audio kept before detected speech, in milliseconds.",
-        mutability=LIVE,
-        provider_default=300,
-        ge=0,
-    )
-    silence_duration_ms: int | None = spec_field(
-        description="Silence that ends a turn, in milliseconds. Shorter answers sooner but may "
-        "cut the user off.",
-        mutability=LIVE,
-        provider_default=500,
-        ge=0,
-    )
+    threshold: float | None = vad_threshold_field()
+    prefix_padding_ms: int | None = vad_prefix_padding_field()
+    silence_duration_ms: int | None = vad_silence_field(500)
     idle_timeout_ms: int | None = spec_field(
         description="Prompt the model after this long without speech, in milliseconds.",
         mutability=LIVE,
         ge=0,
     )
-    create_response: bool | None = spec_field(
-        description="Create a response automatically when a turn ends.",
-        mutability=LIVE,
-        provider_default=True,
-    )
-    interrupt_response: bool | None = spec_field(
-        description="Interrupt an ongoing response when the user starts speaking.",
-        mutability=LIVE,
-        provider_default=True,
-    )
+    create_response: bool | None = create_response_field()
+    interrupt_response: bool | None = interrupt_response_field()
 
 
 TurnDetectionSpec = Annotated[ServerVadSpec | SemanticVadSpec, Field(discriminator="type")]

@@ -11,6 +11,12 @@ from flowspec.spec.models.openai_common import (
     NoiseReductionSpec,
     OpenAINodeSpec,
     SemanticVadSpec,
+    create_response_field,
+    interrupt_response_field,
+    transcription_language_field,
+    vad_prefix_padding_field,
+    vad_silence_field,
+    vad_threshold_field,
 )
 from flowspec.spec.models.realtime import TracingSpec
 
@@ -37,9 +43,7 @@ class BetaTranscriptionSpec(StrictModel):
     model: Literal["whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"] = spec_field(
         ..., description="Transcription model.", mutability=LIVE
     )
-    language: str | None = spec_field(
-        description="ISO-639-1 language of the input.", mutability=LIVE, examples=["en"]
-    )
+    language: str | None = transcription_language_field()
     prompt: str | None = spec_field(
         description="Text to guide the transcription.", mutability=LIVE
     )
@@ -49,36 +53,11 @@ class BetaServerVadSpec(StrictModel):
     type: Literal["server_vad"] = spec_field(
         ..., description="Server voice activity detection.", mutability=LIVE
     )
-    threshold: float | None = spec_field(
-        description="Activation threshold, 0.0–1.0.",
-        mutability=LIVE,
-        provider_default=0.5,
-        ge=0.0,
-        le=1.0,
-    )
-    prefix_padding_ms: int | None = spec_field(
-        description="Audio kept before detected speech, in milliseconds.",
-        mutability=LIVE,
-        provider_default=300,
-        ge=0,
-    )
-    silence_duration_ms: int | None = spec_field(
-        description="Silence that ends a turn, in milliseconds.",
-        mutability=LIVE,
-        provider_default=800,
-        ge=0,
-    )
-    create_response: bool | None = spec_field(
-        description="Create a response automatically when a turn ends.",
-        mutability=LIVE,
-        provider_default=True,
-    )
-    interrupt_response: bool | None = spec_field(
-        description="Interrupt an ongoing response when the user starts speaking.",
-        mutability=LIVE,
-        provider_default=True,
-    )
-
+    threshold: float | None = vad_threshold_field()
+    prefix_padding_ms: int | None = vad_prefix_padding_field()
+    silence_duration_ms: int | None = vad_silence_field(800)
+    create_response: bool | None = create_response_field()
+    interrupt_response: bool | None = interrupt_response_field()
 
 BetaTurnDetectionSpec = Annotated[BetaServerVadSpec | SemanticVadSpec, Field(discriminator="type")]
 

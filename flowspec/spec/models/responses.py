@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from flowspec.spec.models.base import Mutability, StrictModel, spec_field
-from flowspec.spec.models.openai_common import OpenAINodeSpec
+from flowspec.spec.models.openai_common import OpenAINodeSpec, ReasoningSpec
 
 LIVE = Mutability.LIVE
 NEXT = Mutability.NEXT_SESSION
@@ -14,12 +14,7 @@ STRUCT = Mutability.STRUCTURAL
 RESPONSES_DEFAULT_MODEL = "gpt-4.1"
 
 
-class ResponsesReasoningSpec(StrictModel):
-    effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = spec_field(
-        description="How much the model reasons before answering (reasoning models only).",
-        mutability=LIVE,
-        examples=["low"],
-    )
+class ResponsesReasoningSpec(ReasoningSpec):
     summary: Literal["auto", "concise", "detailed"] | None = spec_field(
         description="Ask for a summary of the reasoning (emitted as thought frames).",
         mutability=LIVE,
