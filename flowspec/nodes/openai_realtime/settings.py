@@ -1,7 +1,11 @@
 """A Realtime node's live settings: the session payload it sends, and settings deltas turned
 into the smallest `session.update` that applies them, under the provider's rules (the model is
 fixed for a connection; the voice is fixed once audio was produced; reasoning only for models
-that can use it)."""
+that can use it).
+
+`reasoning` set for a model that cannot use it is left out of every `session.update`, and the node
+says so once, as a log warning on `flowspec.nodes.openai_realtime`, not on the bus: validation
+already reports it (`provider.reasoning-unsupported`), and nothing failed at the provider."""
 
 from __future__ import annotations
 

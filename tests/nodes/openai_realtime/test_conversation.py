@@ -1,8 +1,11 @@
-"""Connect, configure, talk: the session handshake, audio both ways, transcripts, turns."""
+"""Connect, configure, talk: the session handshake, audio both ways, transcripts (and the beta
+node's `send_transcription_frames`), turns."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from flowspec.audio import PCM16_24K, read_wav, write_wav
 from flowspec.emulator import Emulator
@@ -109,3 +112,38 @@ async def test_text_modality_and_user_text(emulator: Emulator) -> None:
         assert texts and not run.caller.of(AudioFrame)
         assert "".join(t.text for t in texts) == record.sent_of(
             "response.output_text.done")[0]["text"]
+
+
+BETA_TRANSCRIBED = """\
+      session_properties:
+        input_audio_transcription: {model: whisper-1}
+        turn_detection: {type: server_vad, silence_duration_ms: 500}
+"""
+
+
+@pytest.mark.parametrize("send", [True, False], ids=["frames", "no-frames"])
+async def test_beta_send_transcription_frames_controls_user_transcripts(
+    emulator: Emulator, send: bool
+) -> None:
+    emulator.load_script("audio_transcripts: [what is the weather like today]", text=True)
+    node = f"    send_transcription_frames: {str(send).lower()}"
+    text = spec(emulator, beta=True, settings=BETA_TRANSCRIBED, node=node)
+    async with run_spec(emulator, text) as run:
+        record = await run.ready()
+        await run.caller.feed(speech() + silence(600))
+        async with STEP(10):
+            await run.caller.wait_for(lambda: bool(run.caller.of(ResponseEndedFrame)))
+        # The server transcribed the turn either way, before it answered; the node's output
+        # keeps its order, so user transcripts would have reached the caller by now.
+        (completed,) = record.sent_of("conversation.item.input_audio_transcription.completed")
+        assert completed["transcript"] == "what is the weather like today"
+        user = [f for f in run.caller.of(TranscriptFrame) if f.role == "user"]
+        bot = [f for f in run.caller.of(TranscriptFrame) if f.role == "assistant"]
+        assert bot and bot[-1].final
+        if send:
+            assert user[-1].final and user[-1].text == "what is the weather like today"
+            assert [f.text for f in user[:-1]] and not any(f.final for f in user[:-1])
+        else:
+            assert user == []
+        # The transcript is kept either way: it re-seeds a later connection.
+        assert run.llm.history.text_of(completed["item_id"]) == completed["transcript"]

@@ -4,6 +4,7 @@ raw client events, settings rules (reasoning for models without it), video."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -76,6 +77,49 @@ async def test_a_dropped_socket_reconnects_and_reseeds_the_conversation(
             await second.wait_sent("response.done")
 
 
+async def test_an_expired_session_reconnects_with_backoff_and_reseeds(
+    emulator: Emulator,
+) -> None:
+    # The emulator answers the second response with OpenAI's error and keeps the socket open;
+    # the node does not wait for the server to hang up: it closes and connects again.
+    emulator.load_script("""\
+rules:
+  - when: {turn: 2}
+    times: 1
+    fail: {type: invalid_request_error, code: session_expired,
+           message: Your session hit the maximum duration of 60 minutes.}
+""", text=True)
+    async with run_spec(emulator, spec(emulator)) as run:
+        first = await run.ready()
+        await run.session.send("caller", TextFrame(text="My name is Ada.", role="user"))
+        await ended(run)
+        await run.session.send("caller", TextFrame(text="What is my name?", role="user"))
+        async with STEP(10):
+            second = await run.connection(1)
+            await first.wait_closed()
+            await run.wait_event(lambda: len(run.of(ModelConnected)) >= 2)
+        codes = [e.code for e in run.of(ProviderError)]
+        assert codes == ["session_expired", "connection_lost"]  # the backoff's notice
+        assert not any(e.fatal for e in run.of(ProviderError))
+        connected = run.of(ModelConnected)[-1]
+        assert connected.attempt == 2 and connected.seeded == 3
+        async with STEP(5):
+            created = await second.wait_received("conversation.item.create", count=3)
+        seeded = [e["item"] for e in created]
+        assert [(i["role"], i["content"][0]["type"]) for i in seeded] == [
+            ("user", "input_text"), ("assistant", "output_text"), ("user", "input_text")]
+        assert seeded[0]["content"][0]["text"] == "My name is Ada."
+        assert seeded[1]["content"][0]["text"] == first.sent_of(
+            "response.output_audio_transcript.done")[0]["transcript"]
+        assert seeded[2]["content"][0]["text"] == "What is my name?"
+        kinds = [e["type"] for e in second.received]
+        assert kinds[:4] == ["session.update"] + ["conversation.item.create"] * 3
+        await run.session.send("caller", TextFrame(text="Still there?", role="user"))
+        async with STEP(10):
+            await second.wait_sent("response.done")
+        assert len(emulator.of_kind("realtime")) == 2
+
+
 async def test_a_connection_that_cannot_be_restored_ends_the_session(
     emulator: Emulator,
 ) -> None:
@@ -125,6 +169,42 @@ async def test_settings_rules_model_fixed_instructions_live(emulator: Emulator) 
         assert updates[1]["session"] == {"type": "realtime", "instructions": "Speak French."}
         assert [e.version for e in run.of(SettingsRejected)] == [2]
         assert [e.changed for e in run.of(SettingsApplied)] == [("instructions",)]
+
+
+REASONING = "      session_properties: {reasoning: {effort: low}}\n"
+
+
+async def test_reasoning_is_left_out_for_a_model_that_cannot_use_it_with_one_warning(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="flowspec.nodes.openai_realtime")
+    async with run_spec(emulator, spec(emulator, settings=REASONING)) as run:
+        record = await run.ready()
+        (update,) = record.received_of("session.update")
+        assert "reasoning" not in update["session"]
+        await run.session.send("caller", UpdateSettingsFrame(
+            delta={"session_properties": {"reasoning": {"effort": "high"}}}, version=2))
+        async with STEP(5):
+            await run.wait_event(lambda: bool(run.of(SettingsApplied)))
+        assert run.of(SettingsApplied)[0].changed == ()  # nothing to send
+        assert len(record.received_of("session.update")) == 1
+        assert not run.of(ProviderError)  # the choice: a log warning, not a bus event
+    warnings = [r for r in caplog.records if "reasoning" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
+    assert "'gpt-realtime-1.5' cannot use `reasoning`" in warnings[0].getMessage()
+
+
+async def test_reasoning_is_sent_for_a_reasoning_model(
+    emulator: Emulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="flowspec.nodes.openai_realtime")
+    text = spec(emulator, settings=REASONING).replace("gpt-realtime-1.5", "gpt-realtime-2")
+    async with run_spec(emulator, text) as run:
+        record = await run.ready()
+        (update,) = record.received_of("session.update")
+        assert update["session"]["reasoning"] == {"effort": "low"}
+        assert not record.sent_of("error")
+    assert not [r for r in caplog.records if "reasoning" in r.getMessage()]
 
 
 async def test_video_frames_are_throttled_and_pausable(emulator: Emulator) -> None:
