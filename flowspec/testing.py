@@ -1,8 +1,11 @@
 """Test helpers for graphs and nodes, shipped with flowspec so users can test their own nodes.
 
 - `graph(...)` builds a `CompiledGraph` from node types and `a -> b` edges, without a spec file;
-- `make_registry()` layers `test.passthrough` and `test.recorder` over the default registry;
+- `make_registry()` layers `test.passthrough`, `test.recorder` and `test.echo` over the default
+  registry;
 - `RecorderNode` records what reaches it, and can be held busy to let frames queue behind it;
+- `EchoNode` stands in for a model node: it answers text with text and plays audio back;
+- `until(predicate)` yields to the event loop until a condition holds (a guard against hangs);
 - `run_graph(...)` runs one session with scripted inputs and returns what the recorders received
   and every bus event;
 - `capture_events(bus)` collects bus events within a `with` block.
@@ -11,12 +14,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from flowspec.frames import Frame, Lane, StartFrame
+from flowspec.frames import (
+    AudioFrame,
+    Frame,
+    Lane,
+    ResponseEndedFrame,
+    ResponseStartedFrame,
+    StartFrame,
+    TextFrame,
+    TranscriptFrame,
+)
 from flowspec.runtime.bus import Bus, BusEvent
 from flowspec.runtime.executor import Executor
 from flowspec.runtime.node import Context
@@ -97,11 +110,54 @@ class RecorderNode:
         self.stopped = True
 
 
+class EchoNode:
+    """`test.echo`: a stand-in for a model node. It answers user text with `echo: <text>` (a
+    response with the user's transcript and two text deltas) and sends received audio straight
+    back as the assistant's item `item_1`. Records every frame it receives."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.received: list[Frame] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def handle(self, frame: Frame, port: str) -> None:
+        if isinstance(frame, StartFrame):
+            return
+        self.received.append(frame)
+        if isinstance(frame, AudioFrame):
+            await self.ctx.emit(dataclasses.replace(frame, item_id="item_1"))
+        elif isinstance(frame, TextFrame) and frame.role == "user":
+            await self.ctx.emit(ResponseStartedFrame(response_id="r1"))
+            await self.ctx.emit(TranscriptFrame(text=frame.text, role="user", final=True))
+            await self.ctx.emit(TextFrame(text="echo: ", item_id="m1"))
+            await self.ctx.emit(TextFrame(text=frame.text, item_id="m1"))
+            await self.ctx.emit(ResponseEndedFrame(response_id="r1"))
+
+    def of(self, kind: type[F]) -> list[F]:
+        return [f for f in self.received if isinstance(f, kind)]
+
+
+async def until(predicate: Callable[[], object], *, polls: int = 5000) -> None:
+    """Yield to the event loop until `predicate()` holds. A guard against hangs, not a timing
+    assertion: each poll sleeps 1 ms, and running out raises AssertionError."""
+    for _ in range(polls):
+        if predicate():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition never became true")
+
+
 def make_registry(parent: Registry | None = DEFAULT_REGISTRY) -> Registry:
     """A fresh registry with the test nodes, over `parent`; register your own nodes into it."""
     registry = Registry(parent=parent)
     registry.register("test.passthrough", PassthroughNode)
     registry.register("test.recorder", RecorderNode)
+    registry.register("test.echo", EchoNode)
     return registry
 
 

@@ -19,10 +19,10 @@ from flowspec.spec.models.transports import (
     TwilioTransportSpec,
     WebsocketTransportSpec,
 )
-from flowspec.testing import graph
+from flowspec.testing import graph, until
 from flowspec.transports.twilio import signature
 
-from .conftest import echo_registry, running, until
+from .conftest import echo_registry, running
 
 
 def echo_graph(transport: NodeSpec, name: str = "echo-voice") -> CompiledGraph:

@@ -7,9 +7,10 @@ import functools
 import io
 
 from flowspec.spec.models.transports import ConsoleTransportSpec
+from flowspec.testing import until
 from flowspec.transports.console import ConsoleIO, ConsoleTransport
 
-from .conftest import echo_session, until
+from .conftest import echo_session
 
 SPEC = ConsoleTransportSpec.model_validate({"type": "transport.console", "prompt": "? "})
 

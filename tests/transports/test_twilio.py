@@ -15,7 +15,7 @@ from flowspec.frames import (
 from flowspec.runtime import Bus
 from flowspec.runtime.bus import ClientConnected, ClientMessageRejected
 from flowspec.spec.models.transports import TwilioTransportSpec
-from flowspec.testing import capture_events
+from flowspec.testing import capture_events, until
 from flowspec.transports.twilio import (
     TwilioTransport,
     signature,
@@ -25,7 +25,7 @@ from flowspec.transports.twilio import (
 )
 from flowspec.transports.wire import Connection, MemorySocketPair
 
-from .conftest import echo_session, until
+from .conftest import echo_session
 
 SPEC = TwilioTransportSpec.model_validate({"type": "transport.twilio"})
 

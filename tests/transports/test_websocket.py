@@ -13,10 +13,11 @@ from flowspec.frames import (
     TextFrame,
 )
 from flowspec.spec.models.transports import WebsocketTransportSpec
+from flowspec.testing import until
 from flowspec.transports.websocket import WebsocketTransport
 from flowspec.transports.wire import CLOSE_TOO_BIG, Connection, MemorySocketPair
 
-from .conftest import echo_session, until
+from .conftest import echo_session
 
 SPEC = WebsocketTransportSpec.model_validate(
     {"type": "transport.websocket", "audio": {"sample_rate": 16000}, "max_message_bytes": 4096})
