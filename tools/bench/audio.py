@@ -16,6 +16,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import functools  # noqa: E402
+import json  # noqa: E402
 import math  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -184,16 +185,27 @@ def resample_rows(repeat: int) -> list[list[str]]:
     return rows
 
 
+HEADER = ["operation", "chunk", "flowspec", "audioop", "soxr HQ",
+          "in-band SNR dB (flowspec / audioop / soxr)"]
+
+
+def table(repeat: int) -> list[list[str]]:
+    """Every row of the table (cells as printed), the header first."""
+    return [HEADER, *codec_rows(repeat), *resample_rows(repeat)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7, help="runs per cell (median is shown)")
+    parser.add_argument("--json", action="store_true", help="print the rows as one JSON line")
     args = parser.parse_args()
-    header = ["operation", "chunk", "flowspec", "audioop", "soxr HQ",
-              "in-band SNR dB (flowspec / audioop / soxr)"]
-    rows = codec_rows(args.repeat) + resample_rows(args.repeat)
-    print("| " + " | ".join(header) + " |")
-    print("|" + "|".join("---" for _ in header) + "|")
-    for row in rows:
+    rows = table(args.repeat)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    print("| " + " | ".join(rows[0]) + " |")
+    print("|" + "|".join("---" for _ in rows[0]) + "|")
+    for row in rows[1:]:
         print("| " + " | ".join(row) + " |")
 
 

@@ -1,0 +1,189 @@
+"""Every benchmark of DESIGN §11 in one command; regenerates tools/bench/RESULTS.md.
+
+    .venv/bin/python tools/bench/run_all.py [--reps 3] [--only executor,validate,...]
+    .venv/bin/python tools/bench/run_all.py --smoke --out /tmp/RESULTS.md   # plumbing check
+
+Parts (each in fresh processes, medians over repeats, Pipecat 1.14 side by side when
+`.venv-peers/pipecat` exists): executor (executor.py, Pipecat's own script in the same run),
+validate (validate_time.py) and import times, install (fresh venvs, _install.py), audio
+(audio.py), delta (realtime.py latency), reload (reload.py, once it is in git), sessions
+(realtime.py sessions). A part that fails or cannot run is reported as "not measured" with the
+reason, never with a number. A full run takes about 20 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, ROOT, import_ms, median_tree, run_child  # noqa: E402
+from _reasons import method_notes, missed_paragraphs  # noqa: E402
+from _render import render  # noqa: E402
+from _report import rows, table  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+PIPECAT_PY = ROOT / ".venv-peers" / "pipecat" / "bin" / "python"
+PARTS = ("executor", "validate", "install", "audio", "delta", "reload", "sessions")
+
+
+def part_executor(a: argparse.Namespace) -> dict[str, Any]:
+    cmd = [PY, str(HERE / "executor.py"), "--reps", str(a.reps), "--no-write"]
+    cmd += ["--no-pipecat"] if a.smoke or a.no_pipecat else ["--pipecat-reps", "1"]
+    env = {**os.environ, **({"PCB_SMOKE": "1"} if a.smoke else {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def part_validate(a: argparse.Namespace) -> dict[str, Any]:
+    from validate_time import rows as validate_rows
+
+    runs = 1 if a.smoke else 11
+    out: dict[str, Any] = {"validate": validate_rows(runs)}
+    reps = 1 if a.smoke else 7
+    imports = {"flowspec_ms": import_ms(PY, "import flowspec", reps),
+               "flowspec_runtime_ms": import_ms(PY, "import flowspec.runtime, flowspec.frames",
+                                                reps)}
+    if PIPECAT_PY.exists():
+        pc = str(PIPECAT_PY)
+        imports["pipecat_ms"] = import_ms(pc, "import pipecat.pipeline.pipeline", reps)
+        imports["pipecat_full_ms"] = import_ms(
+            pc, "import pipecat.pipeline.pipeline, pipecat.pipeline.worker, "
+            "pipecat.workers.runner, pipecat.frames.frames", reps)
+    out["imports"] = imports
+    return out
+
+
+def part_install(a: argparse.Namespace) -> dict[str, Any]:
+    if a.smoke:
+        return {"install": {"skipped": "not measured (--smoke)"}}
+    from _install import flowspec_size, pipecat_size
+
+    return {"install": {"flowspec": flowspec_size(), "pipecat": pipecat_size()}}
+
+
+def part_audio(a: argparse.Namespace) -> dict[str, Any]:
+    cmd = [PY, str(HERE / "audio.py"), "--json", "--repeat", "1" if a.smoke else "5"]
+    return {"audio": run_child(cmd, "audio", timeout=1200)}
+
+
+def part_delta(a: argparse.Namespace) -> dict[str, Any]:
+    seconds = "2" if a.smoke else "10"
+    reps = 1 if a.smoke else a.reps
+    runs = [run_child([PY, str(HERE / "realtime.py"), "latency", "--seconds", seconds],
+                      f"delta latency rep {i + 1}") for i in range(reps)]
+    return {"delta_latency": {**median_tree(runs), "reps": runs}}
+
+
+def part_reload(a: argparse.Namespace) -> dict[str, Any]:
+    script = HERE / "reload.py"
+    tracked = subprocess.run(["git", "log", "--oneline", "--", "tools/bench/reload.py"],
+                             capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    if not tracked or not script.exists():
+        return {"reload": {"reason": "not measured: hot reload not available in this checkout"}}
+    proc = subprocess.run([PY, str(script)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=1200)
+    lines = proc.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, ValueError):
+        return {"reload": {"reason": f"not measured: reload.py printed no JSON result "
+                                     f"(exit {proc.returncode})", "output": proc.stdout[-2000:]}}
+    median = next((result[k] for k in ("median_ms", "p50_ms") if k in result), None)
+    if median is None:
+        return {"reload": {"reason": "not measured: reload.py's result has no median_ms",
+                           "raw": result}}
+    return {"reload": {"median_ms": float(median), "raw": result}}
+
+
+def part_sessions(a: argparse.Namespace) -> dict[str, Any]:
+    levels, seconds = ("4", "2") if a.smoke else (a.levels, "8")
+    cmd = [PY, str(HERE / "realtime.py"), "sessions", "--levels", levels, "--seconds", seconds]
+    return {"sessions": run_child(cmd, "sessions", timeout=3600)}
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_gib = int(f.readline().split()[1]) / 1024 / 1024
+    return {"cpu": cpu, "cpus": os.cpu_count(), "mem_gib": mem_gib,
+            "python": platform.python_version(), "kernel": platform.release(),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def compose(r: dict[str, Any], m: dict[str, Any]) -> str:
+    load = r["load"]
+    L = ["# Benchmark results", "",
+         "Generated by `.venv/bin/python tools/bench/run_all.py` (one command; "
+         f"{r['runtime_s'] / 60:.0f} min). Do not edit by hand.", "",
+         f"**Machine:** {m['cpu']}, {m['cpus']} CPUs, {m['mem_gib']:.0f} GiB, Linux "
+         f"{m['kernel']}, CPython {m['python']}; run {m['date']}. The machine is shared: 1-min "
+         f"load average {load['start']:.2f} at the start, {load['max']:.2f} at most (sampled "
+         f"between parts), {load['end']:.2f} at the end. Medians of {r['reps']} fresh processes "
+         "unless a section says otherwise. Pipecat is `pipecat-ai==1.14.0` (base package) in "
+         "`.venv-peers/pipecat`, measured in the same run; ratio = flowspec / Pipecat.", "",
+         "## Targets (DESIGN §11)", "", table(rows(r)), ""]
+    missed = missed_paragraphs(r)
+    if missed:
+        L += ["## Missed targets: reason and plan", "", *missed]
+    L += method_notes(r)
+    ex = r.get("executor")
+    if ex:
+        L += ["", "<!-- executor:begin -->",
+              render(ex["flowspec"], ex["pipecat"], ex["env"]).rstrip(), "<!-- executor:end -->"]
+    return "\n".join(L) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", help=f"comma-separated parts among {','.join(PARTS)}")
+    ap.add_argument("--levels", default="25,50,75,100,150,200,300")
+    ap.add_argument("--no-pipecat", action="store_true", help="stored Pipecat baseline only")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: checks the plumbing only")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    a = ap.parse_args()
+    if a.smoke:
+        a.reps = 1
+    parts = a.only.split(",") if a.only else list(PARTS)
+    t0 = time.perf_counter()
+    loads = [os.getloadavg()[0]]
+    r: dict[str, Any] = {"reps": a.reps, "errors": {}}
+    for part in parts:
+        sys.stderr.write(f"== {part}\n")
+        t = time.perf_counter()
+        try:
+            result = globals()[f"part_{part}"](a)
+            r.update({"executor": result} if part == "executor" else result)
+        except Exception as exc:  # noqa: BLE001 - one failed part must not sink the report
+            r["errors"][part] = f"{type(exc).__name__}: {str(exc)[-500:]}"
+            sys.stderr.write(f"   {part} failed: {r['errors'][part]}\n")
+        sys.stderr.write(f"   {part}: {time.perf_counter() - t:.0f}s\n")
+        loads.append(os.getloadavg()[0])
+    r["load"] = {"start": loads[0], "max": max(loads), "end": loads[-1]}
+    r["runtime_s"] = time.perf_counter() - t0
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(compose(r, machine()))
+    json_path = a.out.with_suffix(".json")
+    json_path.write_text(json.dumps(r, indent=1, ensure_ascii=False) + "\n")
+    sys.stderr.write(f"wrote {a.out} and {json_path.name}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
