@@ -97,7 +97,7 @@ def _plain(node: Any, pointer: str, doc: Document) -> Any:
                 doc.values[child] = (vl + 1, vc + 1)
             except (KeyError, TypeError, IndexError):
                 pass
-            out[str(key) if not isinstance(key, str) else key] = _plain(value, child, doc)
+            out[_text(str(key))] = _plain(value, child, doc)
         return out
     if isinstance(node, CommentedSeq):
         items: list[Any] = []
@@ -117,9 +117,18 @@ def _plain(node: Any, pointer: str, doc: Document) -> Any:
     if isinstance(node, float):
         return float(node)
     if isinstance(node, str):
-        return str(node)
+        return _text(node)
     # Timestamps and other YAML-only scalars: keep their text so the schema reports a type error.
     return str(node)
+
+
+def _text(value: str) -> str:
+    """`value` as valid Unicode. YAML reads the JSON escape of a character beyond U+FFFF
+    (`"\\ud83d\\ude00"`) as two surrogates: join such pairs, and replace a lone surrogate,
+    which no encoder accepts, with U+FFFD."""
+    if not any("\ud800" <= c <= "\udfff" for c in value):
+        return str(value)
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _syntax_error(exc: Exception, source: str) -> Diagnostic:

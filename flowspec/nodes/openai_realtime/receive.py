@@ -38,6 +38,8 @@ log = logging.getLogger("flowspec.nodes.openai_realtime")
 
 BENIGN_CODES = frozenset({"response_cancel_not_active", "conversation_already_has_active_response"})
 RECONNECT_CODES = frozenset({"session_expired"})
+MALFORMED = (AttributeError, KeyError, TypeError, ValueError)
+"""What reading a field of the wrong type raises (`binascii.Error` is a ValueError)."""
 
 
 class ServerEvents:
@@ -50,7 +52,21 @@ class ServerEvents:
         self._out_format = AudioFormat("pcm16", 24000)
 
     async def dispatch(self, kind: str, event: dict[str, Any]) -> bool:
-        """Handle one event; True when the connection must be replaced (the session expired)."""
+        """Handle one event; True when the connection must be replaced (the session expired).
+
+        An event whose fields have the wrong shape is reported (`malformed_event`) and skipped:
+        one bad event never ends the receive loop."""
+        try:
+            return await self._dispatch(kind, event)
+        except MALFORMED as exc:
+            node = self._node
+            log.warning("%s: skipped a malformed %r event: %r", node.ctx.node_id, kind, exc,
+                        exc_info=exc)
+            node.report("malformed_event", f"Skipped a malformed {kind!r} event from the model: "
+                        f"{type(exc).__name__}: {exc}")
+            return False
+
+    async def _dispatch(self, kind: str, event: dict[str, Any]) -> bool:
         node = self._node
         match kind:
             case "session.created":
