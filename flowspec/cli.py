@@ -183,17 +183,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("flowspec serve: --workers needs a fixed --port", file=sys.stderr)
             return EXIT_USAGE
         forwarded = [*args.specs, "--host", args.host, "--port", str(args.port), "--log-format",
-                     args.log_format, "--drain-timeout", str(args.drain_timeout)]
+                     args.log_format, "--drain-timeout", str(args.drain_timeout),
+                     *(["--no-watch"] if args.no_watch else [])]
+        if args.admin_token:
+            import os
+
+            os.environ["FLOWSPEC_ADMIN_TOKEN"] = args.admin_token  # not on the command line
         return serve_workers(forwarded, args.workers)
     configure_logging(args.log_format)
     from flowspec.errors import FlowspecError
 
     try:
         return asyncio.run(serve(graphs, host=args.host, port=args.port,
-                                 drain_timeout=args.drain_timeout, reuse_port=args.reuse_port))
+                                 drain_timeout=args.drain_timeout, reuse_port=args.reuse_port,
+                                 admin_token=args.admin_token, watch=not args.no_watch))
     except FlowspecError as exc:
         print(f"flowspec serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from flowspec.reload.commands import plan_files
+
+    return plan_files(args.old, args.new, fmt=args.format, out=sys.stdout, err=sys.stderr)
+
+
+def cmd_patch(args: argparse.Namespace) -> int:
+    from flowspec.reload.commands import patch_command
+
+    return patch_command(args, out=sys.stdout, err=sys.stderr)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -289,7 +307,37 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGINT/SIGTERM, how long running calls may take to finish")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--admin-token", metavar="TOKEN", help="open the admin API (/admin/spec) "
+                   "to other addresses than loopback for requests with this bearer token "
+                   "(default: FLOWSPEC_ADMIN_TOKEN)")
+    p.add_argument("--no-watch", action="store_true",
+                   help="do not reload the spec files when they are saved")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("plan", help="what changing OLD into NEW does to a running bot, with "
+                       "the exact session.update payloads")
+    p.add_argument("old", metavar="OLD")
+    p.add_argument("new", metavar="NEW")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("patch", help="change a spec file in place (comments kept) or a "
+                       "running server's spec")
+    p.add_argument("file", nargs="?", metavar="FILE")
+    p.add_argument("--set", dest="assignments", action="append", default=[],
+                   metavar="/POINTER=VALUE", help="set a value (JSON or YAML); repeatable")
+    p.add_argument("--json-patch", metavar="PATCH", help="an RFC 6902 patch: JSON text or "
+                   "@file")
+    p.add_argument("--merge-patch", metavar="PATCH", help="an RFC 7396 merge patch: JSON text "
+                   "or @file")
+    p.add_argument("--server", metavar="URL", help="PATCH the admin API of a running server "
+                   "instead of a file")
+    p.add_argument("--spec", metavar="NAME", help="with --server: which served spec")
+    p.add_argument("--token", metavar="TOKEN", help="with --server: the admin token "
+                   "(default: FLOWSPEC_ADMIN_TOKEN)")
+    p.add_argument("--if-match", metavar="VERSION", help="with --server: apply only to this "
+                   "version")
+    p.set_defaults(func=cmd_patch)
 
     p = sub.add_parser("chat", help="talk to a text bot in the terminal")
     p.add_argument("spec", metavar="SPEC")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -123,11 +124,23 @@ class RealtimeSession:
                 code="missing_required_parameter",
                 param="session",
             )
+        self._scripted_refusal(event["session"])
         self.session = sessions.apply_update(
             self.dialect, self.session, event["session"], audio_sent=self._audio_sent
         )
         self._configure_vad()
         await self.send({"type": "session.updated", "session": self.session})
+
+    def _scripted_refusal(self, update: Any) -> None:
+        """A script rule with `when: {event: session.update}` and `fail:` refuses the update."""
+        if self._script is None:
+            return
+        turn = Turn("realtime", self._turns, json.dumps(update), "text",
+                    instructions=self.view.instructions, event="session.update")
+        rule = self._script.match(turn)
+        if rule is not None and rule.fail is not None:
+            fail = rule.fail
+            raise WireError(fail.message, code=fail.code, param=fail.param, type=fail.type)
 
     def _configure_vad(self) -> None:
         view = self.view
@@ -356,7 +369,8 @@ class RealtimeSession:
             kind = "tool_output"
         elif latest is not None and any(p.kind == "input_audio" for p in latest.parts):
             kind = "audio"
-        turn = Turn("realtime", self._turns, latest.text() if latest else "", kind)
+        turn = Turn("realtime", self._turns, latest.text() if latest else "", kind,
+                    instructions=params.instructions)
         plan = plan_reply(turn, params.tools, params.tool_choice, self._script)
         text_tokens = estimate_tokens(params.instructions + " ".join(i.text() for i in context))
         audio_tokens = sum(int(p.audio_ms) // 100 for i in context for p in i.parts

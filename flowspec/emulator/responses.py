@@ -119,12 +119,14 @@ def input_items(body: JSONObject) -> list[JSONObject]:
 def turn_of(request: Request) -> Turn:
     """The newest user message or tool output of the request is what the reply answers."""
     depth = request.parent.depth + 1 if request.parent else 1
+    instructions = str(request.body.get("instructions") or "")
     for item in reversed(request.input):
         if item.get("type") == "function_call_output":
-            return Turn("responses", depth, str(item.get("output", "")), "tool_output")
+            return Turn("responses", depth, str(item.get("output", "")), "tool_output",
+                        instructions)
         if item.get("role") == "user":
-            return Turn("responses", depth, _message_text(item), "text")
-    return Turn("responses", depth, "", "text")
+            return Turn("responses", depth, _message_text(item), "text", instructions)
+    return Turn("responses", depth, "", "text", instructions)
 
 
 def _message_text(item: JSONObject) -> str:

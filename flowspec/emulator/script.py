@@ -12,6 +12,10 @@ A script is YAML or JSON (JSON is read as YAML)::
           api: realtime           # realtime | responses
           turn: 2                 # the Nth response on this connection (1-based)
           input: audio            # text | audio | tool_output
+          instructions: pirate    # case-insensitive substring of the session's instructions
+          event: response         # response (default) | session.update: the rule answers a
+                                  # client's session.update (`contains` searches its JSON);
+                                  # only `fail` applies, as the error answer to that update
         times: 1                  # fire at most this many times (default: unlimited)
         say: It is sunny.         # reply text (spoken on an audio session)
         call: {name: get_weather, arguments: {city: Paris}}   # or a list of calls
@@ -48,7 +52,8 @@ Api = Literal["realtime", "responses"]
 InputKind = Literal["text", "audio", "tool_output"]
 
 _RULE_KEYS = {"name", "when", "times", "say", "call", "fail", "drop", "stall_ms", "after_chunks"}
-_WHEN_KEYS = {"contains", "regex", "api", "turn", "input"}
+_WHEN_KEYS = {"contains", "regex", "api", "turn", "input", "instructions", "event"}
+Event = Literal["response", "session.update"]
 _FAIL_KEYS = {"type", "code", "message", "param", "status", "stage", "shape"}
 
 
@@ -79,6 +84,8 @@ class Turn:
     number: int
     text: str
     kind: InputKind
+    instructions: str = ""
+    event: Event = "response"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,8 @@ class Rule:
     api: Api | None = None
     turn: int | None = None
     input: InputKind | None = None
+    instructions: str | None = None
+    event: Event = "response"
     times: int | None = None
     say: str | None = None
     calls: tuple[ToolCall, ...] = ()
@@ -105,6 +114,9 @@ class Rule:
             and (self.api is None or self.api == turn.api)
             and (self.turn is None or self.turn == turn.number)
             and (self.input is None or self.input == turn.kind)
+            and (self.instructions is None
+                 or self.instructions.lower() in turn.instructions.lower())
+            and self.event == turn.event
         )
 
 
@@ -243,8 +255,10 @@ class _Checker:
                 self.fail(where, "'input' must be 'text', 'audio' or 'tool_output'.")
             elif key == "turn" and not _positive(value):
                 self.fail(where, "'turn' must be a positive integer.")
-            elif key == "contains" and not isinstance(value, str):
-                self.fail(where, "'contains' must be a string.")
+            elif key in ("contains", "instructions") and not isinstance(value, str):
+                self.fail(where, f"'{key}' must be a string.")
+            elif key == "event" and value not in ("response", "session.update"):
+                self.fail(where, "'event' must be 'response' or 'session.update'.")
             else:
                 fields[key] = value
         for key in ("times", "stall_ms", "after_chunks"):

@@ -253,3 +253,26 @@ class SpecReloaded(BusEvent):
     version: int
     ok: bool = True
     message: str = ""
+
+
+# -- added with hot reload ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsConfirmed(BusEvent):
+    """The provider's `session.updated` echo holds what settings `version` asked for (the ACK
+    after a `SettingsApplied`)."""
+
+    node_id: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsDeferred(BusEvent):
+    """Part of settings `version` cannot apply to this session (the voice, once audio was
+    produced); `fields` name it. It applies to new sessions."""
+
+    node_id: str
+    version: int
+    fields: tuple[str, ...]
+    message: str

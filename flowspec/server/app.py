@@ -52,6 +52,9 @@ class Server:
     def __init__(self, graphs: Sequence[CompiledGraph], *, registry: Registry = DEFAULT_REGISTRY,
                  bus: Bus | None = None) -> None:
         self.graphs = tuple(graphs)
+        self.current: dict[str, CompiledGraph] = {g.name: g for g in self.graphs}
+        """What new sessions start from, by the name each spec was served under (hot reload
+        replaces the graph; the routes stay)."""
         self.registry = registry
         self.bus = bus or Bus()
         self.sessions: dict[str, Session] = {}
@@ -125,6 +128,7 @@ class Server:
                        request: web.Request) -> web.StreamResponse:
         if self.draining:
             return web.json_response({"error": "The server is shutting down."}, status=503)
+        graph = self.current.get(graph.name, graph)
         ws = web.WebSocketResponse(max_msg_size=max_bytes, heartbeat=30.0)
         await ws.prepare(request)
         entry = self._entry(graph)
@@ -176,7 +180,8 @@ class Server:
     async def _healthz(self, request: web.Request) -> web.Response:
         status = "draining" if self.draining else "ok"
         body = {"status": status, "sessions": len(self.sessions),
-                "specs": [{"name": g.name, "version": g.version} for g in self.graphs]}
+                "specs": [{"name": g.name, "version": g.version}
+                          for g in self.current.values()]}
         return web.json_response(body, status=503 if self.draining else 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -185,7 +190,7 @@ class Server:
         return response
 
     async def _config(self, request: web.Request) -> web.Response:
-        graph = self._page
+        graph = self.current.get(self._page.name, self._page)
         spec = graph.nodes[self._entry(graph)]
         assert isinstance(spec, WebsocketTransportSpec)
         body: dict[str, Any] = {"name": graph.name, "version": graph.version,

@@ -63,18 +63,28 @@ def _stop_event() -> tuple[asyncio.Event, Callable[[], None]]:
 
 async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", port: int = 8080,
                 drain_timeout: float = 30.0, reuse_port: bool = False,
-                env: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
+                env: Mapping[str, str] | None = None, out: TextIO = sys.stdout,
+                admin_token: str | None = None, watch: bool = True) -> int:
     """Serve until SIGINT/SIGTERM, then drain: stop accepting, let calls finish up to
-    `drain_timeout` seconds, end the rest."""
+    `drain_timeout` seconds, end the rest. Spec files are watched (a save reloads) and the
+    admin API (`flowspec.server.admin`) changes the running specs."""
     from aiohttp import web
 
+    from flowspec.reload.watch import watch_file
+    from flowspec.server.admin import attach
     from flowspec.server.app import Server
-    from flowspec.server.offline import banner, offline_graphs
+    from flowspec.server.offline import banner, offline_graphs, repoint
 
+    environ = os.environ if env is None else env
+    texts = await asyncio.to_thread(_sources, graphs)
     stop, restore = _stop_event()
     try:
-        async with offline_graphs(graphs, os.environ if env is None else env) as offline:
+        async with offline_graphs(graphs, environ) as offline:
             server = Server(offline.graphs)
+            admin = attach(server, [(g, t) for g, t in zip(graphs, texts, strict=True)
+                                    if t is not None],
+                           lambda graph: repoint(offline, graph, environ),
+                           token=admin_token or environ.get("FLOWSPEC_ADMIN_TOKEN"), env=environ)
             runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
             await runner.setup()
             site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
@@ -90,9 +100,15 @@ async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", por
             bound = runner.addresses[0][1] if runner.addresses else port
             for graph in offline.graphs:
                 print(f"serving {graph.name} v{graph.version} ({graph.source})", file=out)
-            print(f"listening on http://{host}:{bound}/  (/healthz, /metrics)", file=out,
-                  flush=True)
-            await stop.wait()
+            print(f"listening on http://{host}:{bound}/  (/healthz, /metrics, /admin/spec)",
+                  file=out, flush=True)
+            unwatch = asyncio.Event()
+            async with asyncio.TaskGroup() as tg:
+                for reloader in admin.reloaders.values() if watch else ():
+                    tg.create_task(watch_file(reloader.store.source, reloader, unwatch),
+                                   name=f"flowspec:watch:{reloader.store.source}")
+                await stop.wait()
+                unwatch.set()
             print("shutting down: finishing calls", file=out, flush=True)
             await site.stop()
             await server.drain(drain_timeout)
@@ -100,6 +116,19 @@ async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", por
     finally:
         restore()
     return EXIT_OK
+
+
+def _sources(graphs: Sequence[CompiledGraph]) -> list[str | None]:
+    """Each spec's text as written (None when it did not come from a readable file)."""
+    from pathlib import Path
+
+    texts: list[str | None] = []
+    for graph in graphs:
+        try:
+            texts.append(Path(graph.source).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError):
+            texts.append(None)
+    return texts
 
 
 def serve_workers(argv: Sequence[str], workers: int) -> int:

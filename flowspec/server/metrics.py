@@ -35,6 +35,7 @@ from flowspec.runtime.bus import (
     NodeFailed,
     SessionEnded,
     SessionStarted,
+    SettingsRejected,
     SpecReloaded,
 )
 
@@ -90,6 +91,10 @@ class ServerMetrics:
                                 ["spec", "node", "code"], registry=r)
         self.reloads = Counter("flowspec_reloads", "Spec reloads.", ["spec", "outcome"],
                                registry=r)
+        self.settings_rejected = Counter(
+            "flowspec_settings_rejected", "Live settings changes a session refused or the "
+            "provider rejected (the session kept or went back to its last good settings).",
+            ["spec", "node"], registry=r)
         r.register(_QueueDepth(sessions))
         self._spec_of: dict[str, str] = {}
         self._subscription = bus.subscribe(self._on_event)
@@ -129,6 +134,8 @@ class ServerMetrics:
                 self.dropped.labels(spec, event.edge).inc(event.count)
             case ClientMessageRejected():
                 self.rejected.labels(spec, event.node_id, event.code).inc()
+            case SettingsRejected():
+                self.settings_rejected.labels(spec, event.node_id).inc()
             case SpecReloaded():
                 self.reloads.labels(event.graph, "applied" if event.ok else "rejected").inc()
             case Metrics():

@@ -88,3 +88,15 @@ def banner(offline: Offline) -> str | None:
     return (f"No OPENAI_API_KEY and no base_url: using the built-in OpenAI emulator at "
             f"{offline.emulator_url} for {nodes}.\n"
             "  Replies are synthesized locally (not OpenAI). Set OPENAI_API_KEY to use OpenAI.")
+
+
+def repoint(offline: Offline, graph: CompiledGraph, env: Mapping[str, str]) -> CompiledGraph:
+    """A reloaded `graph` rewritten like the served ones: the same nodes go to the same
+    emulator (a spec that gained a model node sends it there too)."""
+    if offline.emulator_url is None:
+        return graph
+    ids = emulated_nodes(graph, env)
+    if not ids:
+        return graph
+    base = offline.emulator_url
+    return point_at(graph, ids, f"{base}/v1", base.replace("http://", "ws://", 1) + "/v1")

@@ -55,7 +55,7 @@ from flowspec.nodes.openai_realtime.conversation import (
 from flowspec.nodes.openai_realtime.metrics import ResponseClock
 from flowspec.nodes.openai_realtime.output import Outbox
 from flowspec.nodes.openai_realtime.receive import ServerEvents
-from flowspec.nodes.openai_realtime.settings import LiveSettings
+from flowspec.nodes.openai_realtime.settings import LiveSettings, SettingsUpdate
 from flowspec.nodes.openai_realtime.turns import OutputItem, Turns
 from flowspec.runtime.bus import ProviderError
 from flowspec.runtime.node import TOOL_RESULT_PORT, Context
@@ -216,9 +216,7 @@ class RealtimeNode:
                                               audio_sent=bool(self.turns.items))
                 for event in update.events:
                     self.ctx.publish(event)
-                if update.session:
-                    await self.send(protocol.session_update(
-                        self.dialect.settings_session(update.session)))
+                await self.send_settings(update)
             case _:
                 pass
 
@@ -360,6 +358,15 @@ class RealtimeNode:
             log.debug("%s: send failed: %s", self.ctx.node_id, exc)
             return False
         return True
+
+    async def send_settings(self, update: SettingsUpdate) -> None:
+        """Send an update's partial session (if any) under the id its answer is matched by."""
+        if not update.session:
+            return
+        event = protocol.session_update(self.dialect.settings_session(update.session))
+        if not await self.send(event, event_id=update.event_id):
+            # Not connected: the next connection sends the whole (new) session anyway.
+            self.settings.forget(update.event_id)
 
     async def request_response(self) -> None:
         """Ask for a response now, or as soon as the session is ready and idle."""

@@ -116,6 +116,7 @@ class ServerEvents:
     # -- session -----------------------------------------------------------------------------
 
     async def _on_session_created(self) -> None:
+        self._node.settings.connected()
         self._update_id = f"fs_{uuid.uuid4().hex}"
         await self._node.send(protocol.session_update(self._node.settings.session_payload()),
                               event_id=self._update_id)
@@ -126,7 +127,13 @@ class ServerEvents:
         node.audio_in.set_format(*node.dialect.audio_format(session, "input"))
         encoding, rate = node.dialect.audio_format(session, "output")
         self._out_format = AudioFormat(encoding, rate)
-        if not node.ready.is_set():
+        if node.ready.is_set():
+            # The echo of a live settings update: confirm it, or roll back.
+            update = node.settings.confirm(session)
+            for bus_event in update.events:
+                node.ctx.publish(bus_event)
+            await node.send_settings(update)
+        else:
             await self._became_ready()
 
     async def _became_ready(self) -> None:
@@ -153,6 +160,13 @@ class ServerEvents:
         code, message = error.get("code"), str(error.get("message") or "unknown error")
         event_id = str(error.get("event_id") or "")
         if node.retrievals.fail(event_id, message, node.ctx.node_id):
+            return False
+        rollback = node.settings.refused(event_id, code, message)
+        if rollback is not None:
+            node.report(code, message, type_=error.get("type"))
+            for bus_event in rollback.events:
+                node.ctx.publish(bus_event)
+            await node.send_settings(rollback)
             return False
         if code in BENIGN_CODES:
             log.debug("%s: %s (%s)", node.ctx.node_id, message, code)
@@ -197,6 +211,7 @@ class ServerEvents:
 
     def _on_audio_delta(self, event: dict[str, Any]) -> None:
         node = self._node
+        node.settings.audio_produced = True
         response_id = event.get("response_id")
         if node.turns.dropped(response_id):
             return

@@ -10,6 +10,8 @@ already reports it (`provider.reasoning-unsupported`), and nothing failed at the
 from __future__ import annotations
 
 import logging
+import uuid
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,8 +19,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from flowspec.nodes.openai_realtime import protocol, protocol_beta
+from flowspec.nodes.openai_realtime.delta import echo_differences, merge_delta, minimal_session
 from flowspec.nodes.tool_defs import tool_definitions
-from flowspec.runtime.bus import BusEvent, SettingsApplied, SettingsRejected
+from flowspec.runtime.bus import (
+    BusEvent,
+    SettingsApplied,
+    SettingsConfirmed,
+    SettingsDeferred,
+    SettingsRejected,
+)
 from flowspec.spec.models.realtime import RealtimeNodeSpec, RealtimeSettingsSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec, RealtimeBetaSettingsSpec
 from flowspec.spec.models.tools import ToolNodeSpec
@@ -30,21 +39,45 @@ REASONING_MODELS = ("gpt-realtime-2",)
 
 @dataclass(slots=True)
 class SettingsUpdate:
-    """What applying a delta asks of the node: a partial session to send (empty: nothing) and
-    bus events to publish."""
+    """What applying a delta asks of the node: a partial session to send (empty: nothing) with
+    its `event_id`, and bus events to publish."""
 
     session: dict[str, Any] = field(default_factory=dict)
     events: list[BusEvent] = field(default_factory=list)
+    event_id: str = ""
+
+
+Settings = RealtimeSettingsSpec | RealtimeBetaSettingsSpec
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A sent update waiting for the server's answer, and what to go back to if refused."""
+
+    event_id: str
+    version: int
+    session_id: str
+    intended: dict[str, Any]
+    previous: tuple[Settings, list[dict[str, Any]]]
+    rollback: bool = False
 
 
 class LiveSettings:
+    """The settings one session runs with. Updates are deltas merged into them (a setting the
+    delta does not name keeps its value), sent as a minimal partial session, confirmed against
+    the server's echo, and rolled back to the last good settings when the server refuses."""
+
     def __init__(self, spec: RealtimeNodeSpec | RealtimeBetaNodeSpec,
                  tool_specs: Mapping[str, ToolNodeSpec], *, node_id: str) -> None:
         self._spec = spec
         self._node_id = node_id
-        self.current: RealtimeSettingsSpec | RealtimeBetaSettingsSpec = spec.effective_settings()
+        self.current: Settings = spec.effective_settings()
         self._tools = tool_definitions(list(tool_specs), tool_specs, "realtime")
         self._warned: set[str] = set()
+        self._beta = isinstance(self.current, RealtimeBetaSettingsSpec)
+        self._pending: deque[_Pending] = deque()
+        self.audio_produced = False
+        """The server sent assistant audio on this connection: its voice is fixed."""
 
     @property
     def model(self) -> str:
@@ -66,36 +99,120 @@ class LiveSettings:
                        "sent (reasoning realtime models: gpt-realtime-2 and later)")
         return protocol.session_payload(settings, tools=self._tools, extra=extra)
 
+    def connected(self) -> None:
+        """A new connection: nothing is in flight on it and it has produced no audio."""
+        self._pending.clear()
+        self.audio_produced = False
+
     def update(self, delta: Mapping[str, Any], version: int, session_id: str, *,
                audio_sent: bool) -> SettingsUpdate:
         """Apply a settings delta (`model`, `system_instruction`, `session_properties`, as in
-        the spec). A delta the provider would refuse is rejected whole, and nothing changes."""
+        the spec, merged in; `None` removes a setting; `tools`: the new function definitions).
+        A delta the provider would refuse is rejected whole, and nothing changes; a voice change
+        after audio is deferred (this session keeps its voice) and the rest applies."""
         def rejected(message: str) -> SettingsUpdate:
             log.warning("%s: settings version %d rejected: %s", self._node_id, version, message)
             return SettingsUpdate(events=[SettingsRejected(
                 session_id=session_id, node_id=self._node_id, version=version, message=message)])
 
+        delta = dict(delta)
+        tools = delta.pop("tools", None)
         model = delta.get("model")
         if model is not None and model != self.current.model:
             return rejected("The model cannot change within a session (it is part of the "
                             "connection); new sessions will use it.")
-        data = protocol.deep_merge(self.current.model_dump(exclude_unset=True, mode="json"),
-                                   dict(delta))
+        data = merge_delta(self.current.model_dump(exclude_unset=True, mode="json"), delta)
         try:
             new = type(self.current).model_validate(data)
         except ValidationError as exc:
             return rejected(f"The settings are not valid: {exc.errors()[0]['msg']}.")
         before = self.session_payload()
-        previous, self.current = self.current, new
-        after = self.session_payload()
-        if audio_sent and _voice(before) != _voice(after):
-            self.current = previous
-            return rejected("The voice cannot change once the model has produced audio in "
-                            "this session.")
-        changed = {key: value for key, value in after.items() if before.get(key) != value}
-        return SettingsUpdate(session=changed, events=[SettingsApplied(
-            session_id=session_id, node_id=self._node_id, changed=tuple(sorted(changed)),
-            version=version)])
+        previous = (self.current, self._tools)
+        self.current = new
+        if tools is not None:
+            self._tools = [dict(tool) for tool in tools]
+        events: list[BusEvent] = []
+        if (audio_sent or self.audio_produced) and _voice(before) != _voice(self.session_payload()):
+            self.current = self._with_voice(data, previous[0])
+            message = ("The voice cannot change once the model has produced audio in this "
+                       "session; new sessions will use it.")
+            events.append(SettingsDeferred(session_id=session_id, node_id=self._node_id,
+                                           version=version, fields=("voice",), message=message))
+        changed = minimal_session(before, self.session_payload(), beta=self._beta)
+        events.insert(0, SettingsApplied(session_id=session_id, node_id=self._node_id,
+                                         changed=tuple(changed), version=version))
+        if not changed:
+            return SettingsUpdate(events=events)
+        event_id = f"fs_{uuid.uuid4().hex}"
+        self._pending.append(_Pending(event_id, version, session_id, changed, previous))
+        return SettingsUpdate(session=changed, events=events, event_id=event_id)
+
+    def confirm(self, echo: Mapping[str, Any]) -> SettingsUpdate:
+        """The server answered the oldest update in flight with `session.updated` (the event
+        carries no `event_id`: order is the only correlation). A matching echo is an ACK; one
+        that differs rolls back like a refusal."""
+        if not self._pending:
+            return SettingsUpdate()
+        pending = self._pending.popleft()
+        if pending.rollback:
+            return SettingsUpdate()
+        wrong = echo_differences(pending.intended, echo)
+        if wrong:
+            return self._roll_back(pending, "The server's session.updated does not hold what "
+                                   f"was sent at {', '.join(wrong)}")
+        return SettingsUpdate(events=[SettingsConfirmed(
+            session_id=pending.session_id, node_id=self._node_id, version=pending.version)])
+
+    def refused(self, event_id: str, code: str | None, message: str) -> SettingsUpdate | None:
+        """The server answered an update with an `error` (None: `event_id` is no update of
+        ours). The session goes back to the settings before it, with a second minimal update."""
+        for pending in self._pending:
+            if pending.event_id == event_id:
+                self._pending.remove(pending)
+                if pending.rollback:
+                    return SettingsUpdate()
+                return self._roll_back(pending, f"The provider refused it ({code}: {message})")
+        return None
+
+    def forget(self, event_id: str) -> None:
+        """An update that was never sent: no answer will come for it."""
+        self._pending = deque(p for p in self._pending if p.event_id != event_id)
+
+    def _roll_back(self, pending: _Pending, reason: str) -> SettingsUpdate:
+        before = self.session_payload()
+        self.current, self._tools = pending.previous
+        # Later updates were built on the refused one: going back undoes them too.
+        self._pending.clear()
+        message = f"{reason}; the session went back to its last good settings."
+        log.warning("%s: settings version %d rejected: %s", self._node_id, pending.version,
+                    message)
+        events: list[BusEvent] = [SettingsRejected(
+            session_id=pending.session_id, node_id=self._node_id, version=pending.version,
+            message=message)]
+        back = minimal_session(before, self.session_payload(), beta=self._beta)
+        if not back:
+            return SettingsUpdate(events=events)
+        event_id = f"fs_{uuid.uuid4().hex}"
+        self._pending.append(_Pending(event_id, pending.version, pending.session_id, back,
+                                      pending.previous, rollback=True))
+        return SettingsUpdate(session=back, events=events, event_id=event_id)
+
+    def _with_voice(self, data: dict[str, Any], previous: Settings) -> Settings:
+        """`data` (validated settings) with the voice `previous` had."""
+        voice: Any
+        keys: tuple[str, ...]
+        if isinstance(previous, RealtimeBetaSettingsSpec):
+            voice = previous.session_properties.voice
+            keys = ("session_properties", "voice")
+        else:
+            audio = previous.session_properties.audio
+            out = audio.output if audio is not None else None
+            voice = out.voice if out is not None else None
+            keys = ("session_properties", "audio", "output", "voice")
+        patch: dict[str, Any] = {keys[-1]: voice}
+        for key in reversed(keys[:-1]):
+            patch = {key: patch}
+        return type(previous).model_validate(merge_delta(data, patch))
 
     def _warn(self, key: str, message: str) -> None:
         if key not in self._warned:

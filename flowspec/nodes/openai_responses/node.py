@@ -31,7 +31,9 @@ from flowspec.frames import (
     TextFrame,
     ThoughtFrame,
     TranscriptFrame,
+    UpdateSettingsFrame,
 )
+from flowspec.nodes.openai_realtime.delta import merge_delta
 from flowspec.nodes.openai_responses import protocol as p
 from flowspec.nodes.openai_responses.sse import open_stream, post_json
 from flowspec.nodes.openai_responses.ws import (
@@ -43,9 +45,15 @@ from flowspec.nodes.openai_responses.ws import (
     aiohttp_connector,
 )
 from flowspec.nodes.tool_defs import tool_definitions
-from flowspec.runtime.bus import CompletionTimeout, FunctionCallsStarted, Metrics
+from flowspec.runtime.bus import (
+    CompletionTimeout,
+    FunctionCallsStarted,
+    Metrics,
+    SettingsApplied,
+    SettingsRejected,
+)
 from flowspec.runtime.node import TOOL_RESULT_PORT, Context
-from flowspec.spec.models.responses import ResponsesNodeSpec
+from flowspec.spec.models.responses import ResponsesNodeSpec, ResponsesSettingsSpec
 
 log = logging.getLogger("flowspec.nodes.openai_responses")
 
@@ -128,6 +136,29 @@ class ResponsesNode:
                 self.conversation.reset()
                 self._inbox.clear()
                 self._chain = None
+            case UpdateSettingsFrame():
+                self._update_settings(frame)
+
+    def _update_settings(self, frame: UpdateSettingsFrame) -> None:
+        """Merge a settings delta (`None` removes a setting; `tools`: new definitions). Each
+        request reads the settings when it is built, so the change applies from the next one."""
+        delta = dict(frame.delta)
+        tools = delta.pop("tools", None)
+        data = merge_delta(self.settings.model_dump(exclude_unset=True, mode="json"), delta)
+        try:
+            settings = ResponsesSettingsSpec.model_validate(data)
+        except ValueError as exc:
+            self.ctx.publish(SettingsRejected(
+                session_id=self.ctx.session_id, node_id=self.ctx.node_id, version=frame.version,
+                message=f"The settings are not valid: {exc}"))
+            return
+        self.settings = settings
+        if tools is not None:
+            self._tools = [dict(tool) for tool in tools]
+        changed = tuple(sorted(set(delta) | ({"tools"} if tools is not None else set())))
+        self.ctx.publish(SettingsApplied(session_id=self.ctx.session_id,
+                                         node_id=self.ctx.node_id, changed=changed,
+                                         version=frame.version))
 
     # -- turns -------------------------------------------------------------------------------
 

@@ -1,0 +1,200 @@
+"""Applying a plan to live sessions: each model node of each session gets its settings delta,
+and the outcome is read back from the bus (sent, confirmed by the provider's echo, deferred,
+rolled back), giving per session what was applied, deferred and rejected, and why.
+
+Sessions are updated concurrently; each waits at most `confirm_timeout` seconds for its
+provider's answer, after which the change is reported as sent but unconfirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flowspec.errors import UsageError
+from flowspec.frames import UpdateSettingsFrame
+from flowspec.reload.plan import NodeAction, Plan, PlannedChange
+from flowspec.runtime.bus import (
+    Bus,
+    BusEvent,
+    SettingsApplied,
+    SettingsConfirmed,
+    SettingsDeferred,
+    SettingsRejected,
+)
+from flowspec.spec.compiled import CompiledGraph
+from flowspec.spec.models.base import NodeSpec
+
+NEW_SESSIONS = "applies to new sessions; this session keeps the graph it started with"
+
+
+class LiveSession(Protocol):
+    """What applying needs of a running session (`flowspec.runtime.Session` is one)."""
+
+    id: str
+    graph: CompiledGraph
+
+    def node(self, node_id: str) -> Any: ...
+
+
+@dataclass(slots=True)
+class SessionReport:
+    session_id: str
+    graph_version: int
+    version: int
+    applied: list[str] = field(default_factory=list)
+    deferred: list[dict[str, str]] = field(default_factory=list)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.rejected:
+            return "rejected" if not self.applied else "partial"
+        if self.deferred:
+            return "partial" if self.applied else "deferred"
+        return "applied" if self.applied else "unchanged"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "status": self.status,
+                "version": self.version, "graph_version": self.graph_version,
+                "applied": list(dict.fromkeys(self.applied)), "deferred": self.deferred,
+                "rejected": self.rejected}
+
+
+@dataclass(slots=True)
+class _Outcome:
+    events: list[BusEvent] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Applier:
+    """Delivers plans to sessions. `versions` holds, per session id, the spec version it runs
+    (every change of that version applied to it)."""
+
+    def __init__(self, bus: Bus, *, confirm_timeout: float = 5.0) -> None:
+        self.bus = bus
+        self.confirm_timeout = confirm_timeout
+        self.versions: dict[str, int] = {}
+
+    def version_of(self, session: LiveSession) -> int:
+        return self.versions.get(session.id, session.graph.version)
+
+    async def apply(self, plan: Plan, sessions: Iterable[LiveSession]) -> list[SessionReport]:
+        live = list(sessions)
+        outcomes: dict[tuple[str, str], _Outcome] = {}
+
+        def collect(event: BusEvent) -> None:
+            node_id = getattr(event, "node_id", "")
+            outcome = outcomes.get((event.session_id, node_id))
+            if outcome is None or getattr(event, "version", None) != plan.to_version:
+                return
+            outcome.events.append(event)
+            if _finished(event):
+                outcome.done.set()
+
+        kinds = (SettingsApplied, SettingsConfirmed, SettingsDeferred, SettingsRejected)
+        with self.bus.subscribe(collect, *kinds):
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(self._session(plan, s, outcomes)) for s in live]
+        reports = [task.result() for task in tasks]
+        for report in reports:
+            self.versions[report.session_id] = report.version
+        return reports
+
+    def forget(self, session_id: str) -> None:
+        self.versions.pop(session_id, None)
+
+    async def _session(self, plan: Plan, session: LiveSession,
+                       outcomes: dict[tuple[str, str], _Outcome]) -> SessionReport:
+        previous = self.version_of(session)
+        report = SessionReport(session.id, session.graph.version, previous)
+        by_node = _changes_by_node(plan)
+        handled: set[int] = set()
+        for action in plan.actions:
+            changes = by_node.get(action.node_id, [])
+            handled.update(id(c) for c in changes)
+            reason = _mismatch(session.graph, action)
+            if reason:
+                report.deferred.extend(_entries(changes, reason))
+                continue
+            outcome = outcomes[(session.id, action.node_id)] = _Outcome()
+            try:
+                node = session.node(action.node_id)
+                await node.handle(UpdateSettingsFrame(delta=action.delta,
+                                                      version=plan.to_version), "in")
+            except UsageError as exc:
+                report.rejected.extend(_entries(changes, str(exc)))
+                continue
+            try:
+                async with asyncio.timeout(self.confirm_timeout):
+                    await outcome.done.wait()
+            except TimeoutError:
+                pass
+            _read(outcome, changes, report, self.confirm_timeout)
+        for planned in plan.changes:
+            if id(planned) in handled:
+                continue
+            if planned.applies == "live":
+                report.applied.append(planned.change.pointer)
+            elif planned.applies != "rejected":
+                report.deferred.append({"pointer": planned.change.pointer,
+                                        "reason": planned.reason or NEW_SESSIONS})
+        if not report.deferred and not report.rejected:
+            report.version = plan.to_version
+        return report
+
+
+def _finished(event: BusEvent) -> bool:
+    match event:
+        case SettingsConfirmed() | SettingsRejected():
+            return True
+        case SettingsApplied(changed=()):
+            return True  # nothing to send: nothing to confirm
+    return False
+
+
+def _changes_by_node(plan: Plan) -> dict[str, list[PlannedChange]]:
+    """The live changes each model node's action carries (its own settings, and the tools it
+    calls)."""
+    found: dict[str, list[PlannedChange]] = {}
+    for action in plan.actions:
+        found[action.node_id] = [
+            c for c in plan.changes
+            if c.applies in ("live", "until_first_audio") and c.change.node_id in action.carries]
+    return found
+
+
+def _mismatch(graph: CompiledGraph, action: NodeAction) -> str:
+    spec: NodeSpec | None = graph.nodes.get(action.node_id)
+    if spec is None or spec.type != action.type:
+        return (f"this session runs graph version {graph.version}, where {action.node_id!r} "
+                f"is not a {action.type} node")
+    return ""
+
+
+def _entries(changes: Sequence[PlannedChange], reason: str) -> list[dict[str, str]]:
+    return [{"pointer": c.change.pointer, "reason": reason} for c in changes]
+
+
+def _read(outcome: _Outcome, changes: list[PlannedChange], report: SessionReport,
+          timeout: float) -> None:
+    rejected = [e for e in outcome.events if isinstance(e, SettingsRejected)]
+    if rejected:
+        report.rejected.extend(_entries(changes, rejected[0].message))
+        return
+    deferred = [e for e in outcome.events if isinstance(e, SettingsDeferred)]
+    voice = [c for c in changes if c.applies == "until_first_audio"]
+    if deferred:
+        report.deferred.extend(_entries(voice, deferred[0].message))
+    rest = [c for c in changes if not (deferred and c in voice)]
+    if not any(isinstance(e, SettingsApplied) for e in outcome.events):
+        report.rejected.extend(_entries(rest, "the node did not take the update (no answer "
+                                        f"within {timeout} s)"))
+        return
+    if outcome.done.is_set():
+        report.applied.extend(c.change.pointer for c in rest)
+    else:
+        report.deferred.extend(_entries(rest, "sent; the provider did not confirm it within "
+                                        f"{timeout} s"))

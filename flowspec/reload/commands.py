@@ -1,0 +1,174 @@
+"""What `flowspec plan` and `flowspec patch` do, as library functions returning exit codes:
+0 done, 1 an invalid spec or a rejected change, 2 a usage or I/O problem."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+from flowspec.errors import SpecInvalid
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def plan_files(old_path: str, new_path: str, *, fmt: str, out: TextIO, err: TextIO) -> int:
+    """Print the plan for changing a running `old_path` into `new_path`."""
+    from flowspec.reload.diff import diff
+    from flowspec.reload.plan import build_plan
+    from flowspec.spec.compile import compile_text
+    from flowspec.spec.load import parse
+
+    try:
+        old_text = Path(old_path).read_text(encoding="utf-8")
+        new_text = Path(new_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"flowspec plan: cannot read: {exc}", file=err)
+        return EXIT_USAGE
+    old = compile_text(old_text, old_path)
+    if not old.ok or old.graph is None:
+        _errors(old.errors, fmt, out, f"{old_path} is not a valid spec")
+        return EXIT_INVALID
+    new = compile_text(new_text, new_path, version=old.graph.version + 1)
+    if not new.ok or new.graph is None:
+        _errors(new.errors, fmt, out, f"{new_path} is not a valid spec: nothing would change")
+        return EXIT_INVALID
+    changes = diff(parse(old_text, old_path).data, parse(new_text, new_path).data)
+    plan = build_plan(old.graph, new.graph, changes, served=True)
+    if fmt == "json":
+        json.dump(plan.to_json(), out, indent=2)
+        print(file=out)
+    else:
+        print(plan.render(), file=out)
+    return EXIT_OK if plan.ok else EXIT_INVALID
+
+
+def _errors(errors: list[Any], fmt: str, out: TextIO, summary: str) -> None:
+    if fmt == "json":
+        json.dump({"ok": False, "errors": [d.to_json() for d in errors]}, out, indent=2)
+        print(file=out)
+        return
+    for error in errors:
+        print(error, file=out)
+    print(summary, file=out)
+
+
+def _patch_argument(value: str) -> Any:
+    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+    return json.loads(text)
+
+
+def patch_command(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    from flowspec.reload import fileedit
+
+    try:
+        operations = [*fileedit.assignments_patch(
+            [fileedit.parse_assignment(a) for a in args.assignments])]
+        if args.json_patch:
+            extra = _patch_argument(args.json_patch)
+            if not isinstance(extra, list):
+                raise ValueError("--json-patch takes a JSON array of operations")
+            operations = [*extra, *operations]
+        merge = _patch_argument(args.merge_patch) if args.merge_patch else None
+    except SpecInvalid as exc:
+        print(f"flowspec patch: {exc}", file=err)
+        return EXIT_USAGE
+    except (OSError, ValueError) as exc:
+        print(f"flowspec patch: {exc}", file=err)
+        return EXIT_USAGE
+    if merge is not None and operations:
+        print("flowspec patch: give either --merge-patch or --set/--json-patch", file=err)
+        return EXIT_USAGE
+    if merge is None and not operations:
+        print("flowspec patch: nothing to change (use --set, --json-patch or --merge-patch)",
+              file=err)
+        return EXIT_USAGE
+    kind, patch = ("merge-patch", merge) if merge is not None else ("json-patch", operations)
+    if args.server:
+        if args.file:
+            print("flowspec patch: give FILE or --server, not both", file=err)
+            return EXIT_USAGE
+        return asyncio.run(_patch_server(args, kind, patch, out, err))
+    if not args.file:
+        print("flowspec patch: give a FILE to edit or --server URL", file=err)
+        return EXIT_USAGE
+    return _patch_file(args.file, kind, patch, out, err)
+
+
+def _patch_file(path: str, kind: str, patch: Any, out: TextIO, err: TextIO) -> int:
+    from flowspec.reload import fileedit
+    from flowspec.reload.diff import diff
+    from flowspec.spec.compile import compile_text
+    from flowspec.spec.load import parse
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"flowspec patch: cannot read {path}: {exc}", file=err)
+        return EXIT_USAGE
+    try:
+        data = parse(text, path).data
+        new = fileedit.apply_json_patch(data, patch) if kind == "json-patch" \
+            else fileedit.apply_merge_patch(data, patch)
+        new_text = fileedit.rewrite(text, new, source=path)
+    except SpecInvalid as exc:
+        print(exc, file=err)
+        return EXIT_INVALID
+    report = compile_text(new_text, path)
+    if not report.ok:
+        for error in report.errors:
+            print(error, file=err)
+        print(f"{path}: the change does not validate; the file is unchanged", file=err)
+        return EXIT_INVALID
+    changes = diff(data, parse(new_text, path).data)
+    if changes:
+        _write(Path(path), new_text)
+    for change in changes:
+        print(f"{change.op} {change.pointer} [{change.mutability.value}]", file=out)
+    print(f"{path}: {len(changes)} change(s) written" if changes else f"{path}: no change",
+          file=out)
+    return EXIT_OK
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace the file in one step, so a watching server never reads half of it."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temp, path.stat().st_mode & 0o7777)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+async def _patch_server(args: argparse.Namespace, kind: str, patch: Any, out: TextIO,
+                        err: TextIO) -> int:
+    import aiohttp
+
+    url = args.server.rstrip("/") + "/admin/spec"
+    headers = {"Content-Type": f"application/{kind}+json"}
+    token = args.token or os.environ.get("FLOWSPEC_ADMIN_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if args.if_match:
+        headers["If-Match"] = f'"{args.if_match.strip(chr(34))}"'
+    params = {"spec": args.spec} if args.spec else {}
+    try:
+        async with aiohttp.ClientSession() as http, http.patch(
+                url, data=json.dumps(patch), headers=headers, params=params) as response:
+            body = await response.json(content_type=None)
+            status = response.status
+    except (aiohttp.ClientError, ValueError) as exc:
+        print(f"flowspec patch: {url}: {exc}", file=err)
+        return EXIT_USAGE
+    json.dump(body, out, indent=2)
+    print(file=out)
+    if status == 200:
+        return EXIT_OK
+    return EXIT_INVALID if status in (409, 422) else EXIT_USAGE

@@ -1,0 +1,130 @@
+"""The reload pipeline for one served spec: patch → whole-spec validation → diff → plan → apply
+→ confirm, one change at a time.
+
+Every source (the admin API, the watched file) goes through `Reloader`, which answers with an
+HTTP-shaped `Result`: 200 with the plan and per-session outcomes, 409 for a stale `If-Match`,
+422 with located errors when the change does not validate or cannot be served. Nothing changes
+unless the whole change is accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flowspec.errors import Diagnostic, SpecInvalid
+from flowspec.reload.apply import Applier, LiveSession
+from flowspec.reload.plan import Plan, build_plan
+from flowspec.reload.store import Candidate, Conflict, PatchKind, SpecStore
+from flowspec.runtime.bus import Bus, SpecReloaded
+from flowspec.spec.compiled import CompiledGraph
+
+log = logging.getLogger("flowspec.reload")
+
+
+class Target(Protocol):
+    """Where a spec runs: its live sessions, and what new sessions start from."""
+
+    def live_sessions(self) -> Iterable[LiveSession]: ...
+
+    def serve(self, graph: CompiledGraph) -> None: ...
+
+
+@dataclass(slots=True)
+class Result:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+
+class Reloader:
+    """Applies changes to one `SpecStore` and the sessions of its `Target`."""
+
+    def __init__(self, store: SpecStore, target: Target, bus: Bus, *,
+                 confirm_timeout: float = 5.0, served: bool = True) -> None:
+        self.store = store
+        self.target = target
+        self.bus = bus
+        self.applier = Applier(bus, confirm_timeout=confirm_timeout)
+        self._served = served
+        self.received_at = 0.0
+        """`time.perf_counter()` when the change being applied arrived (for the benchmark)."""
+
+    async def patch(self, kind: PatchKind, patch: Any, if_match: str | None = None) -> Result:
+        """Apply a JSON Patch (RFC 6902) or merge patch (RFC 7396) to the document as written."""
+        return await self._change(lambda: self.store.patched_text(kind, patch), if_match,
+                                  "admin")
+
+    async def replace(self, text: str, origin: str = "file",
+                      if_match: str | None = None) -> Result:
+        """Make `text` the spec (a saved file, a whole document)."""
+        return await self._change(lambda: text, if_match, origin)
+
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every live session of this spec with the version it runs."""
+        return [{"session_id": s.id, "version": self.applier.version_of(s),
+                 "graph_version": s.graph.version} for s in self.target.live_sessions()]
+
+    async def _change(self, text_of: Callable[[], str], if_match: str | None,
+                      origin: str) -> Result:
+        self.received_at = time.perf_counter()
+        async with self.store.lock:
+            store = self.store
+            try:
+                store.check_if_match(if_match)
+            except Conflict as exc:
+                return Result(409, {"error": "conflict", "message": str(exc),
+                                    "version": store.version, "etag": store.etag})
+            try:
+                candidate = store.candidate(text_of())
+            except SpecInvalid as exc:
+                return self._invalid(exc.diagnostics, origin)
+            if not candidate.changes:
+                return Result(200, self._body(None, [], "no changes"))
+            plan = build_plan(store.graph, candidate.graph, candidate.changes,
+                              served=self._served)
+            if not plan.ok:
+                errors = [_located(candidate, c.change.pointer, c.reason) for c in plan.rejected]
+                return self._invalid(errors, origin, plan)
+            store.commit(candidate)
+            self.target.serve(candidate.graph)
+            reports = await self.applier.apply(plan, self.target.live_sessions())
+            self.bus.publish(SpecReloaded(session_id="", graph=candidate.graph.name,
+                                          version=candidate.graph.version))
+            log.info("spec %s: version %d applied from %s (%d change(s), %d live session(s))",
+                     candidate.graph.name, candidate.graph.version, origin,
+                     len(plan.changes), len(reports))
+            body = self._body(plan, [r.to_json() for r in reports], "applied")
+            body["warnings"] = [d.to_json() for d in candidate.warnings]
+            return Result(200, body)
+
+    def _invalid(self, diagnostics: Iterable[Diagnostic], origin: str,
+                 plan: Plan | None = None) -> Result:
+        errors = [d.to_json() for d in diagnostics]
+        message = "; ".join(str(d) for d in diagnostics)[:500]
+        log.warning("spec %s: change from %s rejected, nothing changed: %s",
+                    self.store.graph.name, origin, message)
+        self.bus.publish(SpecReloaded(session_id="", graph=self.store.graph.name,
+                                      version=self.store.version, ok=False, message=message))
+        body: dict[str, Any] = {"error": "invalid", "message": "The change was rejected; "
+                                "nothing changed.", "errors": errors,
+                                "version": self.store.version, "etag": self.store.etag}
+        if plan is not None:
+            body["plan"] = plan.to_json()
+        return Result(422, body)
+
+    def _body(self, plan: Plan | None, sessions: list[dict[str, Any]],
+              outcome: str) -> dict[str, Any]:
+        return {"outcome": outcome, "version": self.store.version, "etag": self.store.etag,
+                "plan": plan.to_json() if plan is not None else None, "sessions": sessions}
+
+
+def _located(candidate: Candidate, pointer: str, reason: str) -> Diagnostic:
+    return candidate.document.diagnostic("reload.rejected", f"cannot change while serving: "
+                                         f"{reason}", pointer, key=True)
