@@ -65,8 +65,18 @@ class SessionReport:
 
 @dataclass(slots=True)
 class _Outcome:
+    confirmed_by_provider: bool
+    """Realtime: done at the echo (or refusal); Responses: done once the node took it."""
     events: list[BusEvent] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def finished(self, event: BusEvent) -> bool:
+        match event:
+            case SettingsConfirmed() | SettingsRejected():
+                return True
+            case SettingsApplied(changed=changed):
+                return not changed or not self.confirmed_by_provider
+        return False
 
 
 class Applier:
@@ -91,7 +101,7 @@ class Applier:
             if outcome is None or getattr(event, "version", None) != plan.to_version:
                 return
             outcome.events.append(event)
-            if _finished(event):
+            if outcome.finished(event):
                 outcome.done.set()
 
         kinds = (SettingsApplied, SettingsConfirmed, SettingsDeferred, SettingsRejected)
@@ -119,7 +129,8 @@ class Applier:
             if reason:
                 report.deferred.extend(_entries(changes, reason))
                 continue
-            outcome = outcomes[(session.id, action.node_id)] = _Outcome()
+            outcome = outcomes[(session.id, action.node_id)] = _Outcome(
+                confirmed_by_provider=action.type != "openai.responses")
             try:
                 node = session.node(action.node_id)
                 await node.handle(UpdateSettingsFrame(delta=action.delta,
@@ -144,15 +155,6 @@ class Applier:
         if not report.deferred and not report.rejected:
             report.version = plan.to_version
         return report
-
-
-def _finished(event: BusEvent) -> bool:
-    match event:
-        case SettingsConfirmed() | SettingsRejected():
-            return True
-        case SettingsApplied(changed=()):
-            return True  # nothing to send: nothing to confirm
-    return False
 
 
 def _changes_by_node(plan: Plan) -> dict[str, list[PlannedChange]]:

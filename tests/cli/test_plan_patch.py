@@ -1,0 +1,124 @@
+"""`flowspec plan` and `flowspec patch`: exit codes, the printed plan, in-place edits that keep
+comments, and patching a running server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from flowspec.cli import main
+from flowspec.server.admin import attach
+from flowspec.server.app import Server
+from flowspec.spec.compile import compile_text
+
+ROOT = Path(__file__).resolve().parents[2]
+VOICE = (ROOT / "specs" / "voice-assistant.yaml").read_text()
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_plan_prints_the_exact_session_update(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    old = write(tmp_path, "old.yaml", VOICE)
+    new = write(tmp_path, "new.yaml", VOICE.replace("Keep answers short.", "Be a pirate."))
+    assert main(["plan", old, new]) == 0
+    out = capsys.readouterr().out
+    assert "/nodes/llm/settings/system_instruction  [live] live" in out
+    wire = {"type": "session.update", "session": {
+        "type": "realtime",
+        "instructions": "You are a helpful, concise assistant. Be a pirate."}}
+    assert json.dumps(wire) in out
+    assert main(["plan", old, new, "--format", "json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["nodes"][0]["wire"] == wire and plan["ok"] is True
+
+
+def test_plan_exits_1_for_an_invalid_or_rejected_change_and_2_without_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = write(tmp_path, "old.yaml", VOICE)
+    bad = write(tmp_path, "bad.yaml", VOICE.replace("voice: marin", "voice: 7"))
+    assert main(["plan", old, bad]) == 1
+    out = capsys.readouterr().out
+    assert "bad.yaml:20:" in out and "nothing would change" in out
+    moved = write(tmp_path, "moved.yaml", VOICE.replace(
+        "type: transport.websocket", "type: transport.websocket\n    path: /elsewhere"))
+    assert main(["plan", old, moved]) == 1
+    assert "rejected" in capsys.readouterr().out
+    assert main(["plan", old, str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_patch_edits_the_file_in_place_keeping_comments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "bot.yaml", VOICE)
+    assert main(["patch", path, "--set", "/nodes/llm/settings/session_properties/audio/output/"
+                 "voice=cedar", "--set", "/nodes/llm/settings/session_properties/audio/input/"
+                 "turn_detection=false"]) == 0
+    text = Path(path).read_text()
+    assert "output: {voice: cedar, speed: 1.0}" in text
+    assert "turn_detection: false" in text
+    for comment in ("# tool nodes by id", "# runtime settings: hot-reloadable",
+                    "# chain shorthand: caller.out -> llm.in, llm.out -> caller.in",
+                    "# yaml-language-server: $schema=../schemas/flowspec.schema.json"):
+        assert comment in text
+    assert "2 change(s) written" in capsys.readouterr().out
+    patch = json.dumps([{"op": "replace", "path": "/nodes/llm/settings/system_instruction",
+                         "value": "Hi."}])
+    assert main(["patch", path, "--json-patch", patch]) == 0
+    assert "system_instruction: Hi.\n" in Path(path).read_text()
+
+
+def test_patch_refuses_an_invalid_change_and_leaves_the_file_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "bot.yaml", VOICE)
+    assert main(["patch", path, "--set", "/nodes/llm/settings/temperature=2"]) == 1
+    err = capsys.readouterr().err
+    assert "bot.yaml:" in err and "the file is unchanged" in err and "Traceback" not in err
+    assert main(["patch", path, "--json-patch", '[{"op": "remove", "path": "/nope"}]']) == 1
+    assert main(["patch", path, "--set", "no-pointer"]) == 2
+    assert main(["patch", path]) == 2
+    assert Path(path).read_text() == VOICE
+
+
+async def test_patch_reaches_a_running_server(tmp_path: Path) -> None:
+    text = VOICE.replace("type: openai.realtime\n", "type: openai.realtime\n    api_key: x\n")
+    graph = compile_text(text, "bot.yaml", {}).raise_for_errors()
+    server = Server([graph])
+    admin = attach(server, [(graph, text)], lambda g: g, env={})
+    runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    try:
+        async def flowspec(*args: str) -> tuple[int, str]:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "flowspec.cli", *args, cwd=ROOT,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            out, _ = await process.communicate()
+            return process.returncode or 0, out.decode()
+
+        code, out = await flowspec("patch", "--server", url, "--set",
+                                   "/nodes/llm/settings/system_instruction=Hello.")
+        assert code == 0, out
+        assert json.loads(out)["version"] == 2
+        assert admin.reloaders["weather-voice"].store.data["nodes"]["llm"]["settings"][
+            "system_instruction"] == "Hello."
+        code, out = await flowspec("patch", "--server", url, "--if-match", "1", "--set",
+                                   "/nodes/llm/settings/system_instruction=Late.")
+        assert code == 1 and json.loads(out)["error"] == "conflict"
+    finally:
+        await site.stop()
+        await server.drain(5)
+        await runner.cleanup()
