@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator
+from pathlib import PurePosixPath, PureWindowsPath
 from urllib.parse import urlparse
 
 from flowspec.errors import Diagnostic, Severity
@@ -172,9 +173,36 @@ def _transport_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagn
                     "checked for a Twilio signature", base, severity=Severity.INFO)
 
 
+FILE_FIELDS = {"audio.record": ("path",), "log.transcript": ("path",),
+               "transport.wav": ("input", "output")}
+"""Node fields naming a file the server reads or writes."""
+
+
+def path_problem(value: str) -> str | None:
+    """Why a file path from a spec is refused: absolute, or climbing out with `..`. Files a spec
+    names stay under the directory the server runs in, whoever edits the spec."""
+    if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() \
+            or PureWindowsPath(value).drive:
+        return "is absolute"
+    if ".." in PurePosixPath(value.replace("\\", "/")).parts:
+        return "climbs out with `..`"
+    return None
+
+
+def _file_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagnostic]:
+    for name in FILE_FIELDS.get(node.type, ()):
+        value = getattr(node, name, None)
+        problem = path_problem(value) if isinstance(value, str) else None
+        if problem:
+            yield doc.diagnostic("spec.path-outside", f"`{name}` {problem}: files a spec names "
+                                 "must stay inside the server's working directory",
+                                 f"{base}/{name}", hint="write a relative path such as "
+                                 "recordings/{session_id}.wav")
+
+
 def node_rule_diagnostics(doc: Document, node_id: str, node: NodeSpec) -> list[Diagnostic]:
     base = f"/nodes/{node_id}"
-    found: list[Diagnostic] = []
+    found: list[Diagnostic] = list(_file_rules(doc, base, node))
     if isinstance(node, OpenAINodeSpec):
         found.extend(_openai_rules(doc, base, node))
     match node:

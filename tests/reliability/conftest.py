@@ -58,3 +58,13 @@ def figures() -> Iterator[Figures]:
         previous.update(_FIGURES.values)
         previous["_profile"] = os.environ.get("FLOWSPEC_HYPOTHESIS", "ci")
         FIGURES.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`slow` tests run only when asked for (`-m slow`): keep them out of the default run."""
+    if config.getoption("markexpr"):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
