@@ -48,12 +48,25 @@ def missed_paragraphs(r: dict[str, Any]) -> list[str]:
                        "what only some specs need behind extras and re-measure.")
         elif metric.startswith("executor"):
             load = r["load"]["max"]
+            note = (r["executor"].get("repeated") or {}).get(metric, {})
+            again = (f" It was missed on the first pass too ({note['first']}) and this is the "
+                     "repeat." if "first" in note else "")
             out.append(f"{head} Reason: not established on this run; the machine's load reached "
-                       f"{load:.2f} on 2 CPUs while it ran (colleagues' test suites). Plan: rerun "
-                       "`tools/bench/executor.py` alone on a quiet machine; if it is still "
+                       f"{load:.2f} on 2 CPUs while it ran (colleagues' test suites).{again} "
+                       "Earlier, quieter runs (this file's git history) met it. Plan: "
+                       "rerun `tools/bench/executor.py` alone on a quiet machine; if it is still "
                        "missed, profile that scenario with `executor.py --child`.")
         else:
             out.append(f"{head} Reason: not analysed yet. Plan: profile this case.")
+        out.append("")
+    repeated = (r.get("executor") or {}).get("repeated") or {}
+    recovered = [(m, n) for m, n in repeated.items() if "repeat" in n and m not in
+                 {row[0] for row in missed}]
+    if recovered:
+        out.append("Missed on the first pass, met when measured again in fresh processes "
+                   "(the table shows the repeat): " + "; ".join(
+                       f"{m}: {n['first']} first, {n['repeat']} repeated" for m, n in recovered)
+                   + ".")
         out.append("")
     reload = r.get("reload") or {}
     if "reason" in reload:
@@ -125,7 +138,9 @@ def _details(r: dict[str, Any], L: list[str]) -> None:
             if m:
                 big = ", ".join(f"{n} {s:.0f}" for n, s in m.get("largest", []))
                 cached = " (cached)" if m.get("cached") else ""
-                L.append(f"| `{m['requirement'].split('/')[-1]}`{cached} | {m['mib']:.0f} | "
+                name = "flowspec (`pip install .`)" if key == "flowspec" else \
+                    f"`{m['requirement']}`"
+                L.append(f"| {name}{cached} | {m['mib']:.0f} | "
                          f"{m['distributions']} | {big} |")
         L.append("")
     if r.get("audio"):

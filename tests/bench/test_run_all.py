@@ -1,0 +1,29 @@
+"""run_all.py's plumbing: one command writes a report of the expected shape (numbers unchecked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_smoke_run_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    subprocess.run([sys.executable, str(ROOT / "tools" / "bench" / "run_all.py"), "--smoke",
+                    "--only", "validate,reload", "--out", str(out)], check=True,
+                   capture_output=True, timeout=60, cwd=ROOT)
+    text = out.read_text()
+    assert text.startswith("# Benchmark results\n")
+    assert "**Machine:**" in text
+    assert "## Targets (DESIGN §11)" in text
+    assert "| metric | target | flowspec | Pipecat 1.14 | ratio | met |" in text
+    assert "`flowspec validate voice-assistant.yaml`, whole process (s) | ≤ 0.5 |" in text
+    assert "settings patch → `session.update` sent, median (ms) | ≤ 5 |" in text
+    assert "## How each row is measured" in text
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["errors"] == {}
+    assert {row["command"] for row in result["validate"]} >= {
+        "flowspec validate specs/voice-assistant.yaml"}
