@@ -58,7 +58,7 @@ class Reloader:
 
     async def patch(self, kind: PatchKind, patch: Any, if_match: str | None = None) -> Result:
         """Apply a JSON Patch (RFC 6902) or merge patch (RFC 7396) to the document as written."""
-        return await self._change(lambda: self.store.patched_text(kind, patch), if_match,
+        return await self._change(lambda: self.store.patched_data(kind, patch), if_match,
                                   "admin")
 
     async def replace(self, text: str, origin: str = "file",
@@ -66,12 +66,17 @@ class Reloader:
         """Make `text` the spec (a saved file, a whole document)."""
         return await self._change(lambda: text, if_match, origin)
 
+    async def replace_data(self, data: Any, origin: str = "admin",
+                           if_match: str | None = None) -> Result:
+        """Make `data` (a whole document as JSON) the spec."""
+        return await self._change(lambda: data, if_match, origin)
+
     def sessions(self) -> list[dict[str, Any]]:
         """Every live session of this spec with the version it runs."""
         return [{"session_id": s.id, "version": self.applier.version_of(s),
                  "graph_version": s.graph.version} for s in self.target.live_sessions()]
 
-    async def _change(self, text_of: Callable[[], str], if_match: str | None,
+    async def _change(self, change_of: Callable[[], Any], if_match: str | None,
                       origin: str) -> Result:
         self.received_at = time.perf_counter()
         async with self.store.lock:
@@ -82,7 +87,9 @@ class Reloader:
                 return Result(409, {"error": "conflict", "message": str(exc),
                                     "version": store.version, "etag": store.etag})
             try:
-                candidate = store.candidate(text_of())
+                change = change_of()
+                candidate = store.candidate(change) if isinstance(change, str) \
+                    else store.candidate_data(change)
             except SpecInvalid as exc:
                 return self._invalid(exc.diagnostics, origin)
             if not candidate.changes:
@@ -126,5 +133,5 @@ class Reloader:
 
 
 def _located(candidate: Candidate, pointer: str, reason: str) -> Diagnostic:
-    return candidate.document.diagnostic("reload.rejected", f"cannot change while serving: "
-                                         f"{reason}", pointer, key=True)
+    return candidate.locate("reload.rejected", f"cannot change while serving: {reason}",
+                            pointer)

@@ -8,19 +8,22 @@ references as written; only the compiled graph (never serialised) holds resolved
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from flowspec.errors import Diagnostic, SpecInvalid
+from flowspec.errors import Diagnostic, Severity, SpecInvalid
 from flowspec.reload import fileedit
 from flowspec.reload.diff import MASK, Change, diff, mask_secrets
-from flowspec.spec.compile import compile_text
+from flowspec.reload.quick import compile_valid
+from flowspec.spec.compile import compile_document, compile_text
 from flowspec.spec.compiled import CompiledGraph
-from flowspec.spec.load import Document, parse
+from flowspec.spec.load import parse
 
 PatchKind = Literal["json-patch", "merge-patch"]
+_STALE: Any = object()
 
 
 class Conflict(Exception):
@@ -32,16 +35,27 @@ class Conflict(Exception):
         self.current = current
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
-    """A validated change, not yet committed: the new text, data and graph, and the diff."""
+    """A validated change, not yet committed: the new data and graph, and the diff. `text` is
+    made from the data only when asked for (re-dumping YAML is slow; a live patch needs none)."""
 
-    text: str
     data: Any
     graph: CompiledGraph
     changes: list[Change]
     warnings: list[Diagnostic]
-    document: Document
+    base_text: str
+    source: str
+    _text: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = fileedit.rewrite(self.base_text, self.data, source=self.source)
+        return self._text
+
+    def locate(self, code: str, message: str, pointer: str) -> Diagnostic:
+        return parse(self.text, self.source).diagnostic(code, message, pointer, key=True)
 
 
 class SpecStore:
@@ -50,8 +64,9 @@ class SpecStore:
     def __init__(self, text: str, source: str, graph: CompiledGraph, *,
                  env: Mapping[str, str] | None = None) -> None:
         self.source = source
-        self.text = text
+        self._text = text
         self.data: Any = parse(text, source).data
+        self._text_data = self.data
         self.graph = graph
         self.env: Mapping[str, str] = dict(os.environ if env is None else env)
         self.lock = asyncio.Lock()
@@ -62,6 +77,14 @@ class SpecStore:
         """Raises SpecInvalid with located errors when the text is not a valid spec."""
         graph = compile_text(text, source, env).raise_for_errors()
         return cls(text, source, graph, env=env)
+
+    @property
+    def text(self) -> str:
+        """The spec as written, comments kept (brought up to date with `data` when read)."""
+        if self._text_data is not self.data:
+            self._text = fileedit.rewrite(self._text, self.data, source=self.source)
+            self._text_data = self.data
+        return self._text
 
     @property
     def version(self) -> int:
@@ -80,30 +103,41 @@ class SpecStore:
                 return
         raise Conflict(if_match.strip(), self.etag)
 
-    def patched_text(self, kind: PatchKind, patch: Any) -> str:
-        """The text after applying a JSON Patch or a merge patch to the document as written.
-        Raises PatchFailed (a SpecInvalid) when the patch cannot apply."""
+    def patched_data(self, kind: PatchKind, patch: Any) -> Any:
+        """The document as written with a JSON Patch or a merge patch applied. Raises
+        PatchFailed (a SpecInvalid) when the patch cannot apply."""
         if kind == "json-patch":
-            data = fileedit.apply_json_patch(self.data, patch)
-        else:
-            data = fileedit.apply_merge_patch(self.data, patch)
-        return fileedit.rewrite(self.text, data, source=self.source)
+            return fileedit.apply_json_patch(self.data, patch)
+        return fileedit.apply_merge_patch(self.data, patch)
+
+    def candidate_data(self, data: Any) -> Candidate:
+        """Validate the whole document `data`; as `candidate`, without text on the fast path."""
+        graph = compile_valid(data, self.source, self.env, self.version + 1)
+        if graph is None:
+            return self.candidate(fileedit.rewrite(self.text, data, source=self.source))
+        warnings = [d for d in graph.diagnostics if d.severity is Severity.WARNING]
+        # The last text written is a fine base even when stale: `rewrite` brings any text to
+        # the new data.
+        return Candidate(data, graph, diff(self.data, data), warnings, self._text, self.source)
 
     def candidate(self, text: str) -> Candidate:
         """Validate `text` whole, as `flowspec validate` would. Raises SpecInvalid (every
         located error) and leaves the store unchanged."""
-        report = compile_text(text, self.source, self.env, version=self.version + 1)
+        document = parse(text, self.source)
+        data = copy.deepcopy(document.data)  # compiling resolves references in place
+        report = compile_document(document, self.env, version=self.version + 1)
         graph = report.raise_for_errors()
-        document = parse(text, self.source)  # the compiled one holds resolved references
-        return Candidate(text, document.data, graph, diff(self.data, document.data),
-                         report.warnings, document)
+        return Candidate(data, graph, diff(self.data, data), report.warnings, text,
+                         self.source, text)
 
     def commit(self, candidate: Candidate) -> None:
         if candidate.graph.version != self.version + 1:
             raise SpecInvalid([Diagnostic(code="reload.stale", source=self.source,
                                           message="The spec changed while this change was "
                                           "being planned; apply it again.")])
-        self.text, self.data, self.graph = candidate.text, candidate.data, candidate.graph
+        self.data, self.graph = candidate.data, candidate.graph
+        self._text = candidate._text if candidate._text is not None else candidate.base_text
+        self._text_data = self.data if candidate._text is not None else _STALE
 
     def document(self) -> dict[str, Any]:
         """What `GET /admin/spec` shows: the document as written (references unresolved)."""

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from flowspec.errors import SpecInvalid
 from flowspec.nodes.openai_realtime.delta import echo_differences, merge_delta, minimal_session
 from flowspec.reload import fileedit
 from flowspec.reload.diff import diff
 from flowspec.reload.plan import Plan, build_plan
+from flowspec.reload.quick import compile_valid
 from flowspec.reload.store import Conflict, SpecStore
 from flowspec.spec.compile import compile_text
 from flowspec.spec.load import parse
@@ -109,9 +111,9 @@ def test_the_store_checks_if_match_and_never_changes_on_a_bad_candidate() -> Non
     with pytest.raises(Conflict):
         store.check_if_match('"2"')
     with pytest.raises(fileedit.PatchFailed):
-        store.patched_text("json-patch", [{"op": "test", "path": "/name", "value": "x"}])
+        store.patched_data("json-patch", [{"op": "test", "path": "/name", "value": "x"}])
     with pytest.raises(fileedit.PatchFailed):
-        store.patched_text("json-patch", {"op": "add"})
+        store.patched_data("json-patch", {"op": "add"})
     assert store.text == VOICE and store.version == 1
 
 
@@ -144,3 +146,24 @@ def test_an_edit_keeps_comments_and_layout() -> None:
                  and "turn_detection" not in ln]
     assert [ln for ln in out.splitlines() if "system_instruction" not in ln
             and "turn_detection" not in ln] == untouched
+
+
+CORPUS = Path(__file__).resolve().parents[1] / "spec" / "corpus"
+
+
+@pytest.mark.parametrize("path", sorted([*CORPUS.glob("*.yaml"), *SPECS.glob("*.yaml")]),
+                         ids=lambda p: p.name)
+def test_the_fast_validation_agrees_with_validate(path: Path) -> None:
+    text = path.read_text()
+    env = {"OPENAI_API_KEY": "sk-x", "TWILIO_AUTH_TOKEN": "t"}
+    report = compile_text(text, path.name, env)
+    try:
+        data = parse(text, path.name).data
+    except SpecInvalid:
+        assert not report.ok
+        return
+    quick = compile_valid(data, path.name, env, 1)
+    assert (quick is not None) == report.ok, [str(d) for d in report.errors]
+    if quick is not None and report.graph is not None:
+        assert quick.nodes == report.graph.nodes and quick.edges == report.graph.edges
+        assert quick.content_hash == report.graph.content_hash
