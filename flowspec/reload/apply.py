@@ -4,11 +4,17 @@ rolled back), giving per session what was applied, deferred and rejected, and wh
 
 Sessions are updated concurrently; each waits at most `confirm_timeout` seconds for its
 provider's answer, after which the change is reported as sent but unconfirmed.
+
+The `UpdateSettingsFrame` is handed to the node's `handle` directly rather than sent along an
+edge: on an edge it would queue behind the caller's audio, and a live change is due at the
+provider within milliseconds. Model nodes take it without awaiting anything another `handle`
+call holds (they merge the delta, then send one event).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +32,8 @@ from flowspec.runtime.bus import (
 )
 from flowspec.spec.compiled import CompiledGraph
 from flowspec.spec.models.base import NodeSpec
+
+log = logging.getLogger("flowspec.reload")
 
 NEW_SESSIONS = "applies to new sessions; this session keeps the graph it started with"
 
@@ -137,6 +145,11 @@ class Applier:
                                                       version=plan.to_version), "in")
             except UsageError as exc:
                 report.rejected.extend(_entries(changes, str(exc)))
+                continue
+            except Exception as exc:  # a failing node must not fail the reload of the others
+                log.warning("session %s: node %r failed to take settings version %d: %r",
+                            session.id, action.node_id, plan.to_version, exc, exc_info=exc)
+                report.rejected.extend(_entries(changes, f"the node failed: {exc}"))
                 continue
             try:
                 async with asyncio.timeout(self.confirm_timeout):
