@@ -11,7 +11,10 @@ item to what the user heard.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+from flowspec.frames import BotSpeechEndedFrame, PlaybackProgressFrame
+from flowspec.runtime.node import Context
 
 
 class Playback:
@@ -75,3 +78,18 @@ class Playback:
             return None
         item_id, self.item_id = self.item_id, None
         return item_id
+
+
+async def report_interruption(
+    ctx: Context, playback: Playback, clear: Callable[[str | None], Awaitable[None]]
+) -> None:
+    """An interrupt reached an output transport: drop the client's unplayed audio (`clear`), then
+    tell the model how much of the item was heard, and that the bot stopped speaking."""
+    progress = playback.clear()
+    if progress is None:
+        return
+    item_id, played_ms = progress
+    await clear(item_id or None)
+    if item_id:
+        await ctx.emit(PlaybackProgressFrame(item_id=item_id, played_ms=played_ms))
+    await ctx.emit(BotSpeechEndedFrame(item_id=item_id or None))

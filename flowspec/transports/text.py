@@ -21,17 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowspec.frames import EndFrame, Frame, TextFrame
+from flowspec.frames import Frame, TextFrame
 from flowspec.runtime.node import Context
-from flowspec.transports.websocket import error_message, frame_message
-from flowspec.transports.wire import (
-    CLOSE_GOING_AWAY,
-    CLOSE_TOO_BIG,
-    ClientMessageError,
-    Connection,
-    dumps,
-    parse_object,
-)
+from flowspec.transports.channel import ClientChannel, user_text
+from flowspec.transports.websocket import frame_message
+from flowspec.transports.wire import ClientMessageError, Connection
 
 
 class TextTransport:
@@ -40,66 +34,30 @@ class TextTransport:
     def __init__(self, ctx: Context, connection: Connection | None = None) -> None:
         self.ctx = ctx
         self.connection = connection
-        self.max_message_bytes = int(getattr(ctx.spec, "max_message_bytes", 65_536))
-        self.close_code = CLOSE_GOING_AWAY
+        limit = int(getattr(ctx.spec, "max_message_bytes", 65_536))
+        self.channel = None if connection is None else ClientChannel(
+            ctx, connection, max_message_bytes=limit)
 
     async def start(self) -> None:
-        if self.connection is None:
-            return
-        await self._send({"type": "session.started", "session_id": self.ctx.session_id,
-                          "spec": {"name": self.connection.spec_name,
-                                   "version": self.connection.spec_version}})
-        self.ctx.spawn(self._receive(), name=f"flowspec:{self.ctx.node_id}:receive")
+        if self.channel is not None:
+            await self.channel.open(self._on_message)
 
     async def stop(self) -> None:
-        if self.connection is None or self.connection.socket.closed:
-            return
-        await self._send({"type": "session.ended"})
-        await self.connection.socket.close(self.close_code, "session ended")
+        if self.channel is not None:
+            await self.channel.close()
 
     async def handle(self, frame: Frame, port: str) -> None:
-        if self.connection is None:
+        if self.channel is None:
             return
         message = frame_message(frame)
         if message is not None:
-            self.connection.count("out", type(frame).__name__)
-            await self._send(message)
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        assert self.connection is not None
-        await self.connection.socket.send_text(dumps(message))
-
-    async def _receive(self) -> None:
-        assert self.connection is not None
-        socket = self.connection.socket
-        reason = "client disconnected"
-        while (message := await socket.receive()) is not None:
-            if len(message) > self.max_message_bytes:
-                await socket.close(CLOSE_TOO_BIG, "message too big")
-                reason = "client message too big"
-                break
-            try:
-                if isinstance(message, bytes):
-                    raise ClientMessageError("unsupported", "This transport takes JSON text "
-                                             "messages, not binary ones.")
-                kind, body = parse_object(message)
-                if kind == "end":
-                    reason = "client ended the session"
-                    break
-                await self._on_message(kind, body)
-            except ClientMessageError as exc:
-                await socket.send_text(error_message(exc.code, str(exc)))
-        await self.ctx.emit(EndFrame(reason=reason))
+            self.channel.connection.count("out", type(frame).__name__)
+            await self.channel.send(message)
 
     async def _on_message(self, kind: str, body: dict[str, Any]) -> None:
-        assert self.connection is not None
-        if kind == "ping":
-            await self._send({"type": "pong"})
-            return
         if kind != "text":
             raise ClientMessageError("unknown_type", f"Unknown message type {kind!r}.")
-        text = body.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ClientMessageError("invalid_message", "`text` must be a non-empty string.")
-        self.connection.count("in", "TextFrame")
+        text = user_text(body)
+        assert self.channel is not None
+        self.channel.connection.count("in", "TextFrame")
         await self.ctx.emit(TextFrame(text=text, role="user"))

@@ -28,11 +28,10 @@ from flowspec.frames import (
     EndFrame,
     Frame,
     InterruptFrame,
-    PlaybackProgressFrame,
 )
 from flowspec.runtime.bus import ClientConnected, ClientMessageRejected
 from flowspec.runtime.node import Context
-from flowspec.transports.playback import Playback
+from flowspec.transports.playback import Playback, report_interruption
 from flowspec.transports.wire import (
     CLOSE_GOING_AWAY,
     ClientMessageError,
@@ -93,15 +92,11 @@ class TwilioTransport:
         await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
 
     async def _interrupt(self) -> None:
-        progress = self.playback.clear()
-        if progress is None:
-            return
-        item_id, played_ms = progress
-        if self.clear_on_interruption:
-            await self._send({"event": "clear", "streamSid": self.stream_sid})
-        if item_id:
-            await self.ctx.emit(PlaybackProgressFrame(item_id=item_id, played_ms=played_ms))
-        await self.ctx.emit(BotSpeechEndedFrame(item_id=item_id or None))
+        async def clear(_item_id: str | None) -> None:
+            if self.clear_on_interruption:
+                await self._send({"event": "clear", "streamSid": self.stream_sid})
+
+        await report_interruption(self.ctx, self.playback, clear)
 
     async def _send(self, message: dict[str, Any]) -> None:
         assert self.connection is not None

@@ -37,11 +37,9 @@ from flowspec.frames import (
     BotSpeechEndedFrame,
     BotSpeechStartedFrame,
     CommitInputFrame,
-    EndFrame,
     ErrorFrame,
     Frame,
     InterruptFrame,
-    PlaybackProgressFrame,
     ResponseEndedFrame,
     ResponseStartedFrame,
     TextFrame,
@@ -51,15 +49,9 @@ from flowspec.frames import (
 )
 from flowspec.runtime.node import Context
 from flowspec.spec.models.transports import TransportAudioSpec
-from flowspec.transports.playback import Playback
-from flowspec.transports.wire import (
-    CLOSE_GOING_AWAY,
-    CLOSE_TOO_BIG,
-    ClientMessageError,
-    Connection,
-    dumps,
-    parse_object,
-)
+from flowspec.transports.channel import ClientChannel, user_text
+from flowspec.transports.playback import Playback, report_interruption
+from flowspec.transports.wire import ClientMessageError, Connection
 
 _WIDTH = {"pcm16": 2, "pcmu": 1, "pcma": 1}
 
@@ -88,10 +80,6 @@ def frame_message(frame: Frame) -> dict[str, Any] | None:
     return None
 
 
-def error_message(code: str, message: str) -> str:
-    return dumps({"type": "error", "code": code, "message": message})
-
-
 class WebsocketTransport:
     """One browser (or raw-PCM) client. Without a `connection` it is a sink that drops output,
     which is what a session of the graph run outside `flowspec serve` gets."""
@@ -109,23 +97,17 @@ class WebsocketTransport:
         self._frame_bytes = _WIDTH[self.audio.encoding] * self.audio.channels
         self._carry = b""  # a partial sample left over from the last binary message
         self._media_ms = 0.0
-        self.close_code = CLOSE_GOING_AWAY
+        self.channel = None if connection is None else ClientChannel(
+            ctx, connection, max_message_bytes=self.max_message_bytes)
 
     async def start(self) -> None:
-        if self.connection is None:
-            return
-        await self._send({
-            "type": "session.started", "session_id": self.ctx.session_id,
-            "spec": {"name": self.connection.spec_name, "version": self.connection.spec_version},
-            "audio": self.audio.model_dump(),
-        })
-        self.ctx.spawn(self._receive(), name=f"flowspec:{self.ctx.node_id}:receive")
+        if self.channel is not None:
+            await self.channel.open(self._on_message, self._on_audio,
+                                    audio=self.audio.model_dump())
 
     async def stop(self) -> None:
-        if self.connection is None or self.connection.socket.closed:
-            return
-        await self._send({"type": "session.ended"})
-        await self.connection.socket.close(self.close_code, "session ended")
+        if self.channel is not None:
+            await self.channel.close()
 
     # -- output: frames from the graph to the client -------------------------------------------
 
@@ -151,44 +133,16 @@ class WebsocketTransport:
         await self.connection.socket.send_bytes(frame.audio)
 
     async def _interrupt(self) -> None:
-        progress = self.playback.clear()
-        if progress is None:
-            return
-        item_id, played_ms = progress
-        await self._send({"type": "audio.clear", "item_id": item_id or None})
-        if item_id:
-            await self.ctx.emit(PlaybackProgressFrame(item_id=item_id, played_ms=played_ms))
-        await self.ctx.emit(BotSpeechEndedFrame(item_id=item_id or None))
+        async def clear(item_id: str | None) -> None:
+            await self._send({"type": "audio.clear", "item_id": item_id})
+
+        await report_interruption(self.ctx, self.playback, clear)
 
     async def _send(self, message: dict[str, Any]) -> None:
-        assert self.connection is not None
-        await self.connection.socket.send_text(dumps(message))
+        assert self.channel is not None
+        await self.channel.send(message)
 
     # -- input: messages from the client to the graph -------------------------------------------
-
-    async def _receive(self) -> None:
-        assert self.connection is not None
-        socket = self.connection.socket
-        reason = "client disconnected"
-        while True:
-            message = await socket.receive()
-            if message is None:
-                break
-            if len(message) > self.max_message_bytes:
-                await socket.close(CLOSE_TOO_BIG, "message too big")
-                reason = "client message too big"
-                break
-            if isinstance(message, bytes):
-                await self._on_audio(message)
-                continue
-            try:
-                kind, body = parse_object(message)
-                if await self._on_message(kind, body):
-                    reason = "client ended the session"
-                    break
-            except ClientMessageError as exc:
-                await socket.send_text(error_message(exc.code, str(exc)))
-        await self.ctx.emit(EndFrame(reason=reason))
 
     async def _on_audio(self, data: bytes) -> None:
         assert self.connection is not None
@@ -204,28 +158,19 @@ class WebsocketTransport:
         self.connection.count("in", "AudioFrame")
         await self.ctx.emit(frame)
 
-    async def _on_message(self, kind: str, body: dict[str, Any]) -> bool:
-        """Act on one client message; True when the client asked to end the session."""
+    async def _on_message(self, kind: str, body: dict[str, Any]) -> None:
         assert self.connection is not None
         match kind:
             case "text":
-                text = body.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    raise ClientMessageError("invalid_message", "`text` must be a non-empty "
-                                             "string.")
+                text = user_text(body)
                 self.connection.count("in", "TextFrame")
                 await self.ctx.emit(TextFrame(text=text, role="user"))
             case "playback":
                 await self._on_playback(body)
             case "commit":
                 await self.ctx.emit(CommitInputFrame())
-            case "end":
-                return True
-            case "ping":
-                await self._send({"type": "pong"})
             case _:
                 raise ClientMessageError("unknown_type", f"Unknown message type {kind!r}.")
-        return False
 
     async def _on_playback(self, body: dict[str, Any]) -> None:
         played, item_id = body.get("played_ms"), body.get("item_id")

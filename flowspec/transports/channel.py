@@ -1,0 +1,94 @@
+"""The JSON side of a client WebSocket, shared by the browser and text-chat transports.
+
+One object per connection: the greeting (`session.started`) and farewell (`session.ended`), the
+receive loop with its size limit, and the replies every protocol gives alike: `ping` → `pong`,
+`end` hangs up, a message that cannot be used gets an `error` reply and the session goes on. The
+transport supplies what differs: the handler of its own message types, and of binary messages if
+it takes any. When the loop ends, the session is asked to end with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from flowspec.frames import EndFrame
+from flowspec.runtime.node import Context
+from flowspec.transports.wire import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TOO_BIG,
+    ClientMessageError,
+    Connection,
+    dumps,
+    parse_object,
+)
+
+MessageHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+BinaryHandler = Callable[[bytes], Awaitable[None]]
+
+
+def error_message(code: str, message: str) -> str:
+    return dumps({"type": "error", "code": code, "message": message})
+
+
+class ClientChannel:
+    def __init__(self, ctx: Context, connection: Connection, *, max_message_bytes: int) -> None:
+        self.ctx = ctx
+        self.connection = connection
+        self.max_message_bytes = max_message_bytes
+        self.close_code = CLOSE_GOING_AWAY
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.connection.socket.send_text(dumps(message))
+
+    async def open(self, on_message: MessageHandler, on_binary: BinaryHandler | None = None,
+                   **greeting: Any) -> None:
+        """Greet the client and start receiving in a task the session owns."""
+        await self.send({
+            "type": "session.started", "session_id": self.ctx.session_id,
+            "spec": {"name": self.connection.spec_name, "version": self.connection.spec_version},
+            **greeting,
+        })
+        self.ctx.spawn(self._receive(on_message, on_binary),
+                       name=f"flowspec:{self.ctx.node_id}:receive")
+
+    async def close(self) -> None:
+        if self.connection.socket.closed:
+            return
+        await self.send({"type": "session.ended"})
+        await self.connection.socket.close(self.close_code, "session ended")
+
+    async def _receive(self, on_message: MessageHandler, on_binary: BinaryHandler | None) -> None:
+        socket = self.connection.socket
+        reason = "client disconnected"
+        while (message := await socket.receive()) is not None:
+            if len(message) > self.max_message_bytes:
+                await socket.close(CLOSE_TOO_BIG, "message too big")
+                reason = "client message too big"
+                break
+            try:
+                if isinstance(message, bytes):
+                    if on_binary is None:
+                        raise ClientMessageError("unsupported", "This transport takes JSON text "
+                                                 "messages, not binary ones.")
+                    await on_binary(message)
+                    continue
+                kind, body = parse_object(message)
+                if kind == "end":
+                    reason = "client ended the session"
+                    break
+                if kind == "ping":
+                    await self.send({"type": "pong"})
+                    continue
+                await on_message(kind, body)
+            except ClientMessageError as exc:
+                await socket.send_text(error_message(exc.code, str(exc)))
+        await self.ctx.emit(EndFrame(reason=reason))
+
+
+def user_text(body: dict[str, Any]) -> str:
+    """The text of a client's `text` message; ClientMessageError when it is not usable."""
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ClientMessageError("invalid_message", "`text` must be a non-empty string.")
+    return text
