@@ -21,7 +21,7 @@ def test_smoke_run_writes_the_report(tmp_path: Path) -> None:
     assert "## Targets (DESIGN §11)" in text
     assert "| metric | target | flowspec | Pipecat 1.14 | ratio | met |" in text
     assert "`flowspec validate voice-assistant.yaml`, whole process (s) | ≤ 0.5 |" in text
-    assert "settings patch → `session.update` sent, median (ms) | ≤ 5 |" in text
+    assert "settings patch received → `session.update` at the provider, median (ms) | ≤ 5 |" in text
     assert "## How each row is measured" in text
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["errors"] == {}

@@ -45,7 +45,7 @@ def stats(emulator: Emulator) -> dict[str, Any]:
 async def main(chunk_ms: int, say_words: int) -> None:
     # Every reply says the same text: synthesise it once, not once per session, so that the
     # emulator's CPU goes to the wire protocol the benchmark is about.
-    voice.synthesize = functools.lru_cache(maxsize=4)(voice.synthesize)  # type: ignore[assignment]
+    voice.synthesize = functools.lru_cache(maxsize=4)(voice.synthesize)
     voice.synthesize(long_text(say_words), 24000)
     script = parse_script(json.dumps({"rules": [{"say": long_text(say_words)}]}))
     async with Emulator.start(pace=1.0, chunk_ms=chunk_ms, script=script) as emulator:

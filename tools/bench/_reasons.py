@@ -36,8 +36,10 @@ def missed_paragraphs(r: dict[str, Any]) -> list[str]:
                        "base64-decoded, then queued on the realtime node's `Outbox` and written by "
                        "a second task, so every delta waits one extra event-loop turn, shared "
                        "with the session's other I/O (the client's 50 inbound frames/s and "
-                       "their appends to the model). The p99 is that turn under the machine's "
-                       "load. Plan: let `Outbox.put` call the consumer directly when nothing is "
+                       "their appends to the model). The tail sits in the same span (p99 "
+                       f"{to_t.get('p99_us', 0):.0f} of {lat['added']['p99_us']:.0f} µs) and "
+                       "varies a lot between reps (see below), which points at when that extra "
+                       "turn gets scheduled on a loaded machine rather than at a fixed cost. Plan: let `Outbox.put` call the consumer directly when nothing is "
                        "queued and no write is in progress (the executor's own direct-call rule), "
                        "keeping the writer task only for back-pressure; then re-measure with "
                        "`realtime.py latency`.")
@@ -69,7 +71,7 @@ def missed_paragraphs(r: dict[str, Any]) -> list[str]:
                    + ".")
         out.append("")
     reload = r.get("reload") or {}
-    if "reason" in reload:
+    if "reason" in reload and "rows" not in reload:
         out.append("**settings patch → `session.update`: not measured.** Hot reload is being "
                    "built in parallel and `tools/bench/reload.py` is not in this checkout's "
                    "history; `run_all.py` runs it (and takes `median_ms` from its last JSON line) "
@@ -106,7 +108,16 @@ def method_notes(r: dict[str, Any]) -> list[str]:
              "the browser transport gets a `Connection` whose socket stamps each `send_bytes`. "
              "The k-th delta is paired with the k-th send (both counts are shown below). One "
              "browser client in a third process streams 20 ms frames of silence in while the "
-             "reply plays. 10 s per rep after a 3 s warm-up.")
+             "reply plays. 10 s per rep after a 3 s warm-up. Why not from outside (emulator send "
+             "→ client receive, minus a direct emulator → client baseline): on this shared 2-core "
+             "machine the two loopback paths differ by scheduling noise of the same order as the "
+             "0.2 ms being measured, while the seams time exactly the span the target names.")
+    L.append("- **settings patch → `session.update`**: `reload.py` (hot reload's own benchmark, "
+             "run here in fresh processes, medians over reps): `flowspec serve`'s server with "
+             "the admin API and an in-process emulator; N live browser sessions; 60 merge "
+             "patches that change `system_instruction`, each timed from the reload pipeline "
+             "having the patch (after HTTP parsing) to the emulator receiving the last "
+             "session's `session.update`.")
     L.append("- **sessions**: `realtime.py sessions`. `flowspec serve` alone in its process, "
              "the emulator in a second, all browser clients in a third; each client streams "
              "50 × 20 ms frames/s in and receives a spoken reply in 20 ms deltas. A level keeps "
@@ -160,10 +171,25 @@ def _details(r: dict[str, Any], L: list[str]) -> None:
                 L.append(f"| {name} | {m['p50_us']:.0f} | {m['p90_us']:.0f} | "
                          f"{m['p99_us']:.0f} | {m['max_us']:.0f} |")
         per_rep = ", ".join(f"{x['added']['p99_us']:.0f}" for x in lat.get("reps", []))
-        L += ["", f"Median over reps of each percentile; p99 per rep: {per_rep} µs; per rep "
+        again = (f" The first {r['reps']} reps gave a median p99 over 200 µs "
+                 f"({lat['first_pass_p99_us']:.0f}), so {r['reps']} more were run; all are "
+                 "counted." if len(lat.get("reps", [])) > r["reps"] else "")
+        L += ["", f"Median over reps of each percentile; p99 per rep: {per_rep} µs.{again} Per rep "
               f"(median) {lat.get('deltas_received', 0):.0f} deltas received, "
               f"{lat.get('audio_sends', 0):.0f} audio sends, {lat.get('paired', 0):.0f} "
               "paired (the first 5 skipped).", ""]
+    rel = (r.get("reload") or {}).get("rows")
+    if rel:
+        L += ["### Settings patch → `session.update` (ms)", "",
+              "| live sessions | patches | received → at the provider, median / p90 / max | "
+              "PATCH round trip with provider confirmation, median / p90 |",
+              "|---|---|---|---|"]
+        for row in rel:
+            sent, trip = row["received_to_sent_ms"], row["round_trip_ms"]
+            L.append(f"| {row['sessions']} | {row['patches']} | {sent['median']:.2f} / "
+                     f"{sent['p90']:.2f} / {sent['max']:.2f} | {trip['median']:.2f} / "
+                     f"{trip['p90']:.2f} |")
+        L.append("")
     ses = r.get("sessions")
     if ses and "levels" in ses:
         L += ["### Browser sessions through a realtime node", "",

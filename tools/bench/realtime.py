@@ -204,7 +204,9 @@ async def _drive(m: int, seconds: float, emu: Any, server_pid: int, port: int) -
         await asyncio.gather(*tasks)
     w0n, w1n = int(w0 * 1e9), int(w1 * 1e9)
     window_ms = (w1 - w0) * 1e3
-    out_ratio, backlog, errors = [], [], [c.error for c in clients if c.error]
+    out_ratio: list[float] = []
+    backlog: list[int] = []
+    errors = [c.error for c in clients if c.error]
     sent_bytes = 0
     for client in clients:
         in_window = [(t, b) for t, b in client.received if w0n <= t <= w1n]
