@@ -39,7 +39,8 @@ def missed_paragraphs(r: dict[str, Any]) -> list[str]:
                        "their appends to the model). The tail sits in the same span (p99 "
                        f"{to_t.get('p99_us', 0):.0f} of {lat['added']['p99_us']:.0f} µs) and "
                        "varies a lot between reps (see below), which points at when that extra "
-                       "turn gets scheduled on a loaded machine rather than at a fixed cost. Plan: let `Outbox.put` call the consumer directly when nothing is "
+                       "turn gets scheduled on a loaded machine rather than at a fixed cost. "
+                       "Plan: let `Outbox.put` call the consumer directly when nothing is "
                        "queued and no write is in progress (the executor's own direct-call rule), "
                        "keeping the writer task only for back-pressure; then re-measure with "
                        "`realtime.py latency`.")
