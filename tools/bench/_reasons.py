@@ -39,7 +39,8 @@ def missed_paragraphs(r: dict[str, Any]) -> list[str]:
                        "their appends to the model). The tail sits in the same span (p99 "
                        f"{to_t.get('p99_us', 0):.0f} of {lat['added']['p99_us']:.0f} µs) and "
                        "varies a lot between reps (see below), which points at when that extra "
-                       "turn gets scheduled on a loaded machine rather than at a fixed cost. "
+                       "turn gets scheduled (the same loop serves the inbound frames and their "
+                       "appends) rather than at a fixed per-delta cost. "
                        "Plan: let `Outbox.put` call the consumer directly when nothing is "
                        "queued and no write is in progress (the executor's own direct-call rule), "
                        "keeping the writer task only for back-pressure; then re-measure with "
@@ -203,4 +204,12 @@ def _details(r: dict[str, Any], L: list[str]) -> None:
                      f"{lv['clients_cpu']:.2f} | {lv['out_ratio_min']:.3f} / "
                      f"{lv['out_ratio_median']:.3f} | {lv['in_ratio']:.3f} | "
                      f"{lv['backlog_p50_ms']:.1f} / {lv['backlog_p99_ms']:.1f} |")
+        failed = next((lv for lv in ses["levels"] if not lv["kept_up"]), None)
+        if failed:
+            total = failed["server_cpu"] + failed["emulator_cpu"] + failed["clients_cpu"]
+            L += ["", f"At {failed['M']} sessions, the first level that fell behind, the server "
+                  f"used {failed['server_cpu']:.2f} of a core while the three processes together "
+                  f"used {total:.2f} of the machine's 2: "
+                  + ("the machine, not the server's core, was the limit there."
+                     if failed["server_cpu"] < 0.9 else "the server's core was the limit.")]
         L.append("")
