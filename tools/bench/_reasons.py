@@ -29,23 +29,23 @@ def missed_paragraphs(r: dict[str, Any]) -> list[str]:
         elif metric.startswith("model audio delta"):
             lat = r["delta_latency"]
             to_t = lat.get("to_transport", {})
-            out.append(f"{head} Reason: the realtime node's `Outbox` now hands each delta to "
-                       "the transport inline (no writer-task hop; that took p50/p99 from "
-                       "149/382 µs to about 113/280 µs), so the span is the work itself: "
-                       f"{to_t.get('p50_us', 0):.0f} µs (p50) from the socket to the transport's "
-                       "`handle` (JSON parse, base64 decode, frame, executor hop) and the "
-                       "`send_bytes` call. What stretches the tail (p99 "
-                       f"{to_t.get('p99_us', 0):.0f} of {lat['added']['p99_us']:.0f} µs) is the "
-                       "one event loop it shares with the session's inbound path: under cProfile "
-                       "(which inflates every figure) each of the client's 50 frames/s costs "
-                       "several times a delta's own work (receive, base64, "
-                       "`input_audio_buffer.append` over the model socket), with loopback `send` "
-                       "syscalls the largest single cost on this virtual machine, so a delta "
-                       "arriving behind an inbound frame waits for it. Plan: send the model's "
-                       "audio appends from a writer that coalesces frames queued while a send is in flight (fewer syscalls and JSON "
-                       "encodes per second), decode deltas with a faster JSON parser for the "
-                       "audio event only, and re-measure on a machine whose syscalls are not "
-                       "virtualised, where this span is dominated by the parse.")
+            out.append(
+                f"{head} Reason: the realtime node's `Outbox` now hands each delta to the "
+                "transport inline (no writer-task hop; that took p50/p99 from 149/382 µs to "
+                "about 113/280 µs), so the span is the work itself: "
+                f"{to_t.get('p50_us', 0):.0f} µs (p50) from the socket to the transport's "
+                "`handle` (JSON parse, base64 decode, frame, executor hop) and the `send_bytes` "
+                f"call. What stretches the tail (p99 {to_t.get('p99_us', 0):.0f} of "
+                f"{lat['added']['p99_us']:.0f} µs) is the one event loop it shares with the "
+                "session's inbound path: under cProfile (which inflates every figure) each of "
+                "the client's 50 frames/s costs several times a delta's own work (receive, "
+                "base64, `input_audio_buffer.append` over the model socket), with loopback "
+                "`send` syscalls the largest single cost on this virtual machine, so a delta "
+                "arriving behind an inbound frame waits for it. Plan: send the model's audio "
+                "appends from a writer that coalesces frames queued while a send is in flight "
+                "(fewer syscalls and JSON encodes per second), decode deltas with a faster JSON "
+                "parser for the audio event only, and re-measure on a machine whose syscalls are "
+                "not virtualised, where this span is dominated by the parse.")
         elif metric.startswith("installed size"):
             inst = r["install"]["flowspec"]
             big = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in inst.get("largest", []))
