@@ -53,3 +53,13 @@ def test_decorator_registers_and_default_registry_is_untouched_by_tests() -> Non
     assert registry.resolve("x") is X
     assert "x" not in DEFAULT_REGISTRY
     assert "test.passthrough" not in DEFAULT_REGISTRY
+
+
+def test_every_spec_node_type_has_an_implementation() -> None:
+    from flowspec.runtime.registry import BUILTIN_NODES, DEFAULT_REGISTRY
+    from flowspec.spec.models.graph import NODE_TYPES
+
+    assert set(BUILTIN_NODES) == set(NODE_TYPES)
+    for node_type in NODE_TYPES:
+        factory = DEFAULT_REGISTRY.resolve(node_type)
+        assert all(callable(getattr(factory, m, None)) for m in ("start", "handle", "stop"))
