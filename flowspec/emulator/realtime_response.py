@@ -17,7 +17,7 @@ from flowspec.emulator.conversation import Conversation, Item, Part
 from flowspec.emulator.dialect import ResponseParams, content_part, render_item, render_response
 from flowspec.emulator.planner import Plan, arguments_json
 from flowspec.emulator.session import Dialect
-from flowspec.emulator.wire import JSONObject, estimate_tokens, new_id
+from flowspec.emulator.wire import JSONObject, cancelled_within, estimate_tokens, new_id
 
 Send = Callable[[JSONObject], Awaitable[None]]
 
@@ -119,7 +119,7 @@ class ResponseRun:
                 end = min(segment.end_ms, position + self.pacing.chunk_ms)
                 # Deliver each chunk when it would start playing, so audio arrives in real time.
                 due = started + position / 1000 * self.pacing.pace
-                if await self._pause(due - loop.time()):
+                if await cancelled_within(self._cancelled, due - loop.time()):
                     return
                 chunk = audio[position * per_ms : end * per_ms]
                 part.audio += chunk
@@ -197,7 +197,8 @@ class ResponseRun:
         if self._fault_done or self._chunks < self.plan.after_chunks:
             return self._stopped()
         self._fault_done = True
-        if self.plan.stall_ms and await self._pause(self.plan.stall_ms / 1000):
+        stall = self.plan.stall_ms / 1000
+        if stall and await cancelled_within(self._cancelled, stall):
             return True
         if self.plan.drop:
             self.abort()
@@ -207,18 +208,6 @@ class ResponseRun:
             self._failure = {"type": failure.type, "code": failure.code,
                              "message": failure.message}
         return self._stopped()
-
-    async def _pause(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True when the response was cancelled meanwhile."""
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return self._cancelled.is_set()
-        try:
-            async with asyncio.timeout(seconds):
-                await self._cancelled.wait()
-        except TimeoutError:
-            return False
-        return True
 
     async def _finish(self) -> None:
         if not self._fault_done and not self._cancelled.is_set():

@@ -15,6 +15,7 @@ from flowspec.emulator.script import Failure, Script, Turn
 from flowspec.emulator.wire import (
     JSONObject,
     WireError,
+    cancelled_within,
     check_keys,
     estimate_tokens,
     invalid_type,
@@ -261,7 +262,7 @@ class ResponseStream:
         self._chunks += 1
         if not self._fault_done and self._chunks >= self.plan.after_chunks:
             return await self._fault()
-        if await self._pause(self.pace * 0.015):
+        if await cancelled_within(self.cancelled, self.pace * 0.015):
             return True
         return self._stopped()
 
@@ -269,24 +270,13 @@ class ResponseStream:
         if self._fault_done or self._chunks < self.plan.after_chunks:
             return self._stopped()
         self._fault_done = True
-        if self.plan.stall_ms and await self._pause(self.plan.stall_ms / 1000):
+        if self.plan.stall_ms and await cancelled_within(self.cancelled, self.plan.stall_ms / 1000):
             return True
         if self.plan.drop:
             self.abort()
             raise Dropped
         self._failure = self.plan.failure
         return self._stopped()
-
-    async def _pause(self, seconds: float) -> bool:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return self.cancelled.is_set()
-        try:
-            async with asyncio.timeout(seconds):
-                await self.cancelled.wait()
-        except TimeoutError:
-            return False
-        return True
 
     async def _finish(self) -> Stored | None:
         if not self._fault_done and not self.cancelled.is_set():

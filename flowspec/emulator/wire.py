@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import secrets
@@ -122,3 +123,17 @@ def check_keys(obj: JSONObject, allowed: frozenset[str], path: str) -> None:
 def estimate_tokens(text: str) -> int:
     """A stable stand-in for a tokenizer: about four characters per token."""
     return max(1, (len(text) + 3) // 4) if text else 0
+
+
+async def cancelled_within(cancelled: asyncio.Event, seconds: float) -> bool:
+    """Pause a reply for `seconds` (at least one loop turn); True when it was cancelled meanwhile,
+    so pacing and scripted stalls end at once on `response.cancel`."""
+    if seconds <= 0:
+        await asyncio.sleep(0)
+        return cancelled.is_set()
+    try:
+        async with asyncio.timeout(seconds):
+            await cancelled.wait()
+    except TimeoutError:
+        return False
+    return True
