@@ -16,6 +16,14 @@ NODE_ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]*$"
 REASONING_EFFORTS = ["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
+def check_given_once(node_level: dict[str, object], settings: StrictModel, how: str) -> None:
+    """Fields a Realtime node accepts both at node level and under `settings` may be given in one
+    place only: two values would leave it unclear which one a session uses."""
+    for name, value in node_level.items():
+        if value is not None and name in settings.model_fields_set:
+            raise ValueError(f"give `{name}` once: {how}")
+
+
 # Fields both Realtime dialects declare alike: one definition each, so their docs cannot drift.
 
 

@@ -12,6 +12,7 @@ from flowspec.spec.models.openai_common import (
     OpenAINodeSpec,
     ReasoningSpec,
     SemanticVadSpec,
+    check_given_once,
     create_response_field,
     interrupt_response_field,
     transcription_language_field,
@@ -314,17 +315,8 @@ class RealtimeNodeSpec(OpenAINodeSpec):
 
     @model_validator(mode="after")
     def _no_duplicate_settings(self) -> RealtimeNodeSpec:
-        # The deprecated top-level fields stay readable, but giving both forms is ambiguous.
-        settings_given = self.settings.model_fields_set
-        if self.model is not None and "model" in settings_given:
-            raise ValueError(
-                "give `model` once: under `settings` (the top-level form is deprecated)"
-            )
-        if self.session_properties is not None and "session_properties" in settings_given:
-            raise ValueError(
-                "give `session_properties` once: under `settings` "
-                "(the top-level form is deprecated)"
-            )
+        check_given_once({"model": self.model, "session_properties": self.session_properties},
+                         self.settings, "under `settings` (the top-level form is deprecated)")
         return self
 
     def effective_settings(self) -> RealtimeSettingsSpec:

@@ -11,6 +11,7 @@ from flowspec.spec.models.openai_common import (
     NoiseReductionSpec,
     OpenAINodeSpec,
     SemanticVadSpec,
+    check_given_once,
     create_response_field,
     interrupt_response_field,
     transcription_language_field,
@@ -203,13 +204,8 @@ class RealtimeBetaNodeSpec(OpenAINodeSpec):
 
     @model_validator(mode="after")
     def _no_duplicate_settings(self) -> RealtimeBetaNodeSpec:
-        settings_given = self.settings.model_fields_set
-        if self.model is not None and "model" in settings_given:
-            raise ValueError("give `model` once: at node level or under `settings`, not both")
-        if self.session_properties is not None and "session_properties" in settings_given:
-            raise ValueError(
-                "give `session_properties` once: at node level or under `settings`, not both"
-            )
+        check_given_once({"model": self.model, "session_properties": self.session_properties},
+                         self.settings, "at node level or under `settings`, not both")
         return self
 
     def effective_settings(self) -> RealtimeBetaSettingsSpec:
