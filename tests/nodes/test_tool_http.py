@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -16,58 +15,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from flowspec.frames import (
-    Frame,
-    FunctionCallFrame,
     FunctionResultFrame,
     InterruptFrame,
     TextFrame,
 )
 from flowspec.nodes.tool_http import EXCERPT_CHARS
-from flowspec.runtime import DEFAULT_REGISTRY, Bus, BusEvent, Context, Executor, Registry, Session
-from flowspec.runtime.bus import FunctionCallEnded
-from flowspec.spec.compile import compile_text
-from flowspec.testing import RecorderNode, capture_events
 
-HANG_GUARD_S = 10.0  # only reached when a test is failing: fail instead of hanging
+from .tool_harness import HANG_GUARD_S, Run
+from .tool_harness import running as run_tools
+
 SECRET = "s3cret-token-value"
-
-
-class TurnModel:
-    """Stands in for a model node: each user text is a JSON list of `[name, arguments]` calls of
-    one turn; `answered()` returns the turn's results once the last is in."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self._ids = itertools.count()
-        self._waiting: set[str] = set()
-        self._answers: list[FunctionResultFrame] = []
-        self._done = asyncio.Event()
-
-    async def start(self) -> None:
-        return None
-
-    async def handle(self, frame: Frame, port: str) -> None:
-        if isinstance(frame, TextFrame) and frame.role == "user":
-            calls = [FunctionCallFrame(call_id=f"call-{next(self._ids)}", name=name,
-                                       arguments=a if isinstance(a, str) else json.dumps(a))
-                     for name, a in json.loads(frame.text)]
-            self._waiting = {call.call_id for call in calls}
-            self._answers, self._done = [], asyncio.Event()
-            for call in calls:
-                await self.ctx.call_tool(call)
-        elif isinstance(frame, FunctionResultFrame) and frame.call_id in self._waiting:
-            self._waiting.discard(frame.call_id)
-            self._answers.append(frame)
-            if not self._waiting:
-                self._done.set()
-
-    async def stop(self) -> None:
-        return None
-
-    async def answered(self) -> list[FunctionResultFrame]:
-        async with asyncio.timeout(HANG_GUARD_S):
-            await self._done.wait()
-        return sorted(self._answers, key=lambda r: r.call_id)
 
 
 @dataclass
@@ -141,42 +98,10 @@ def http_tool(node_id: str, url: str, extra: str = "") -> str:
     return "\n".join(lines + [f"    {line}" for line in extra.splitlines() if line])
 
 
-@dataclass
-class Run:
-    session: Session
-    model: TurnModel
-    events: list[BusEvent]
-
-    async def ask(self, *calls: tuple[str, Any]) -> list[FunctionResultFrame]:
-        await self.session.send("chat", TextFrame(text=json.dumps(list(calls)), role="user"))
-        return await self.model.answered()
-
-    def ended(self) -> list[FunctionCallEnded]:
-        return [e for e in self.events if isinstance(e, FunctionCallEnded)]
-
-
 @asynccontextmanager
 async def running(*tools: str) -> AsyncIterator[Run]:
-    ids = [spec.split(":")[0].strip() for spec in tools]
-    nodes = "\n".join(tools)
-    graph = compile_text(f"""\
-flowspec: 1
-name: http-tools
-nodes:
-  chat: {{type: transport.text}}
-  llm: {{type: openai.responses, tools: [{", ".join(ids)}]}}
-{nodes}
-edges: [chat -> llm -> chat]
-""", env={"TOKEN": SECRET}).raise_for_errors()
-    registry = Registry(parent=DEFAULT_REGISTRY)
-    registry.register("transport.text", RecorderNode)
-    registry.register("openai.responses", TurnModel)
-    bus = Bus()
-    with capture_events(bus) as events:
-        async with Executor(registry=registry, bus=bus).session(graph) as session:
-            model = session.node("llm")
-            assert isinstance(model, TurnModel)
-            yield Run(session, model, events)
+    async with run_tools("\n".join(tools), env={"TOKEN": SECRET}) as run:
+        yield run
 
 
 def never_shown(run: Run, results: list[FunctionResultFrame]) -> bool:
