@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flowspec.spec.models.base import MUTABILITY_TEXT, Mutability
+from flowspec.spec.models.base import MUTABILITY_TEXT, PRIVILEGED_TEXT, Mutability
 from flowspec.spec.schema import build_schema
 
 HEADER = """\
@@ -117,6 +117,8 @@ class _Renderer:
             description += f" **Deprecated:** {node['deprecationMessage']}"
         if node.get("x-flowspec-secret"):
             description += " Secret: never printed."
+        if node.get("x-flowspec-privileged"):
+            description += f" {PRIVILEGED_TEXT}"
         cells = [
             f"`{path}`",
             self.type_text(node),

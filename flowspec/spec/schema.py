@@ -12,7 +12,7 @@ import json
 from functools import cache
 from typing import Any
 
-from flowspec.spec.models.base import MUTABILITY_TEXT, Mutability
+from flowspec.spec.models.base import MUTABILITY_TEXT, PRIVILEGED_TEXT, Mutability
 
 SCHEMA_ID = "https://flowspec.dev/schemas/flowspec.schema.json"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
@@ -82,6 +82,8 @@ def _markdown(node: dict[str, Any]) -> str:
     mutability = node.get("x-flowspec-mutability")
     if mutability:
         parts.append(MUTABILITY_TEXT[Mutability(mutability)])
+    if node.get("x-flowspec-privileged"):
+        parts.append(PRIVILEGED_TEXT)
     if "default" in node:
         shown = json.dumps(node["default"], ensure_ascii=False)
         label = "Provider default" if node.get("x-flowspec-not-given") else "Default"

@@ -42,6 +42,7 @@ class AudioRecordSpec(NodeSpec):
         "recordings/{session_id}.wav",
         description="File to write; `{session_id}` and `{date}` are replaced per session.",
         mutability=NEXT,
+        privileged=True,
     )
     sample_rate: Literal[8000, 16000, 24000, 48000] = spec_field(
         24000, description="Sample rate of the recording.", mutability=NEXT
@@ -64,6 +65,7 @@ class TranscriptLogSpec(NodeSpec):
         "transcripts/{session_id}.jsonl",
         description="File to append to; `{session_id}` and `{date}` are replaced per session.",
         mutability=NEXT,
+        privileged=True,
     )
     include_interim: bool = spec_field(
         False, description="Also log interim (partial) transcripts.", mutability=NEXT

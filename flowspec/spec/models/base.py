@@ -43,6 +43,11 @@ MUTABILITY_TEXT = {
     ),
 }
 
+PRIVILEGED_TEXT = (
+    "**Privileged**: it names code, a file or a URL, so the admin API changes it only on a "
+    "server started with `--admin-allow-code` (editing the file always can)."
+)
+
 
 def spec_field(
     default: Any = None,
@@ -53,6 +58,7 @@ def spec_field(
     examples: list[Any] | None = None,
     deprecated: str | None = None,
     secret: bool = False,
+    privileged: bool = False,
     enum_descriptions: list[str] | None = None,
     custom_pattern: str | None = None,
     default_factory: Any = None,
@@ -63,7 +69,9 @@ def spec_field(
 
     `provider_default` documents what the provider uses when the field is omitted (the field itself
     defaults to None and is then not sent); `deprecated` is the sentence telling what to write
-    instead, reported as a warning by `flowspec validate`. `examples` with `enum_descriptions`
+    instead, reported as a warning by `flowspec validate`. `privileged` marks a code-bearing field
+    (it names a module, a file or a URL): the admin API may change it only on a server started
+    with `--admin-allow-code`. `examples` with `enum_descriptions`
     and a `custom_pattern` make an open enum: editors complete the documented values (with their
     descriptions) and also accept any string matching `custom_pattern`.
     """
@@ -77,6 +85,8 @@ def spec_field(
     if secret:
         extra["x-flowspec-secret"] = True
         extra["writeOnly"] = True
+    if privileged:
+        extra["x-flowspec-privileged"] = True
     if enum_descriptions:
         extra["enumDescriptions"] = enum_descriptions
     if custom_pattern:

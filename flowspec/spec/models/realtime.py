@@ -275,6 +275,7 @@ class RealtimeNodeSpec(OpenAINodeSpec):
         description="WebSocket URL of the Realtime API; the session connects to "
         "`{base_url}?model={model}`.",
         mutability=NEXT,
+        privileged=True,
         pattern=r"^(wss?|https?)://",
     )
     model: str | None = spec_field(

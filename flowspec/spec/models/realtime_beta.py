@@ -176,6 +176,7 @@ class RealtimeBetaNodeSpec(OpenAINodeSpec):
         description="WebSocket URL; the session connects to `{base_url}?model={model}` with the "
         "beta header.",
         mutability=NEXT,
+        privileged=True,
         pattern=r"^(wss?|https?)://",
     )
     model: str | None = spec_field(

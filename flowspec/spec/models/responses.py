@@ -95,12 +95,14 @@ class ResponsesNodeSpec(OpenAINodeSpec):
         "https://api.openai.com/v1",
         description="HTTP base URL; requests go to `{base_url}/responses`.",
         mutability=NEXT,
+        privileged=True,
         pattern=r"^https?://",
     )
     ws_url: str = spec_field(
         "wss://api.openai.com/v1/responses",
         description="WebSocket URL of Responses WebSocket mode.",
         mutability=NEXT,
+        privileged=True,
         pattern=r"^wss?://",
     )
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = spec_field(

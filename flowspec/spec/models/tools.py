@@ -66,6 +66,7 @@ class PythonToolSpec(ToolNodeSpec):
         ...,
         description="`package.module:function` to call with the validated arguments.",
         mutability=NEXT,
+        privileged=True,
         pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*$",
         examples=["flowspec.examples.weather:get_weather"],
     )
@@ -79,6 +80,7 @@ class HttpToolSpec(ToolNodeSpec):
         ...,
         description="http(s) URL called with the arguments.",
         mutability=LIVE,
+        privileged=True,
         pattern=r"^https?://",
         examples=["https://api.example.com/weather"],
     )
@@ -91,6 +93,16 @@ class HttpToolSpec(ToolNodeSpec):
         default_factory=dict,
         description="Request headers (values may use `${VAR}`; never printed).",
         mutability=LIVE,
+        privileged=True,
         secret=True,
         examples=[{"Authorization": "Bearer ${WEATHER_TOKEN}"}],
+    )
+    allow_private_network: bool = spec_field(
+        False,
+        description="Allow `url` to reach loopback, link-local (such as 169.254.169.254), "
+        "private and other non-public addresses. Off by default: a tool the model can call "
+        "should not reach the server itself or the network behind it. Checked when the spec is "
+        "validated and again at each call, on the addresses the host name resolves to.",
+        mutability=LIVE,
+        privileged=True,
     )

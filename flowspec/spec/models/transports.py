@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
 
 from flowspec.spec.models.base import Mutability, NodeSpec, StrictModel, spec_field
 
+LIVE = Mutability.LIVE
 NEXT = Mutability.NEXT_SESSION
 STRUCT = Mutability.STRUCTURAL
+
+ORIGIN_PATTERN = r"^(\*|https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?)$"
 
 SAMPLE_RATES = [8000, 16000, 24000, 32000, 44100, 48000]
 PATH_PATTERN = r"^/[A-Za-z0-9._~/-]*$"
@@ -38,7 +43,36 @@ class TransportNodeSpec(NodeSpec):
     """Whether a connection on this transport starts a session."""
 
 
-class WebsocketTransportSpec(TransportNodeSpec):
+class ServedTransportSpec(TransportNodeSpec):
+    """A transport `flowspec serve` accepts connections on."""
+
+    max_sessions: int | None = spec_field(
+        description="Most live sessions on this transport; a connection beyond it is refused "
+        "(WebSocket close 1013, counted in `/metrics`). Unset: only the server's "
+        "`--max-sessions` applies. Checked for each new connection.",
+        mutability=LIVE,
+        ge=1,
+        le=100_000,
+    )
+
+
+class BrowserTransportSpec(ServedTransportSpec):
+    """A transport a web page may open (the browser checks nothing on WebSockets itself)."""
+
+    allowed_origins: list[Annotated[str, Field(pattern=ORIGIN_PATTERN)]] = spec_field(
+        default_factory=list,
+        description="Web pages (origins such as `https://app.example.com`) allowed to open this "
+        "socket besides the server's own page; `*` allows any. A browser sends its page's "
+        "`Origin`, and by default only the server's own origin is accepted, so no other web "
+        "page can open a (paid) model session. Clients that send no `Origin` (not browsers) "
+        "are accepted. Checked for each new connection.",
+        mutability=LIVE,
+        examples=[["https://app.example.com"]],
+        max_length=100,
+    )
+
+
+class WebsocketTransportSpec(BrowserTransportSpec):
     """Browser and raw-PCM WebSocket clients; `flowspec serve` also hosts the page at `/`."""
 
     type: Literal["transport.websocket"] = spec_field(
@@ -63,7 +97,7 @@ class WebsocketTransportSpec(TransportNodeSpec):
     )
 
 
-class TwilioTransportSpec(TransportNodeSpec):
+class TwilioTransportSpec(ServedTransportSpec):
     """Twilio Media Streams (μ-law 8 kHz) plus the TwiML webhook that points a call at it."""
 
     type: Literal["transport.twilio"] = spec_field(
@@ -85,6 +119,7 @@ class TwilioTransportSpec(TransportNodeSpec):
         description="Public base URL Twilio reaches (e.g. `wss://bot.example.com`). Unset: taken "
         "from the webhook request's Host.",
         mutability=NEXT,
+        privileged=True,
         pattern=r"^(wss?|https?)://",
     )
     auth_token: str | None = spec_field(
@@ -99,7 +134,7 @@ class TwilioTransportSpec(TransportNodeSpec):
     )
 
 
-class TextTransportSpec(TransportNodeSpec):
+class TextTransportSpec(BrowserTransportSpec):
     """A JSON chat WebSocket for text bots."""
 
     type: Literal["transport.text"] = spec_field(
@@ -133,11 +168,13 @@ class WavTransportSpec(TransportNodeSpec):
     input: str | None = spec_field(
         description="WAV file to read (overridden by `flowspec run --in`).",
         mutability=NEXT,
+        privileged=True,
         examples=["samples/question.wav"],
     )
     output: str | None = spec_field(
         description="WAV file to write (overridden by `flowspec run --out`).",
         mutability=NEXT,
+        privileged=True,
         examples=["out/answer.wav"],
     )
     audio: TransportAudioSpec = spec_field(
