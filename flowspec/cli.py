@@ -166,14 +166,48 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _admin_options(args: argparse.Namespace) -> object | None:
+    """The admin API's options from the command line and environment, or None after saying why
+    they cannot be used."""
+    import os
+
+    from flowspec.server.commands import AdminOptions
+    from flowspec.server.guard import read_token_file
+
+    if args.admin_token is not None:
+        print("flowspec serve: --admin-token on the command line is visible to every user in "
+              "`ps`; set FLOWSPEC_ADMIN_TOKEN or use --admin-token-file FILE", file=sys.stderr)
+        return None
+    if args.no_admin:
+        return AdminOptions(enabled=False)
+    if args.admin_token_file:
+        try:
+            token = read_token_file(args.admin_token_file)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(f"flowspec serve: cannot read {args.admin_token_file}: {reason}",
+                  file=sys.stderr)
+            return None
+        return AdminOptions(token=token, token_source=args.admin_token_file,
+                            allow_code=args.admin_allow_code)
+    if os.environ.get("FLOWSPEC_ADMIN_TOKEN"):
+        return AdminOptions(token=os.environ["FLOWSPEC_ADMIN_TOKEN"],
+                            token_source="FLOWSPEC_ADMIN_TOKEN",
+                            allow_code=args.admin_allow_code)
+    return AdminOptions(allow_code=args.admin_allow_code)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from flowspec.server.commands import load_graphs, serve, serve_workers
+    from flowspec.server.commands import AdminOptions, load_graphs, serve, serve_workers
     from flowspec.server.logging import configure_logging
 
     if args.workers < 1:
         print("flowspec serve: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    admin = _admin_options(args)
+    if not isinstance(admin, AdminOptions):
         return EXIT_USAGE
     graphs = load_graphs(args.specs, sys.stderr)
     if graphs is None:
@@ -184,19 +218,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         forwarded = [*args.specs, "--host", args.host, "--port", str(args.port), "--log-format",
                      args.log_format, "--drain-timeout", str(args.drain_timeout),
-                     *(["--no-watch"] if args.no_watch else [])]
-        if args.admin_token:
-            import os
-
-            os.environ["FLOWSPEC_ADMIN_TOKEN"] = args.admin_token  # not on the command line
-        return serve_workers(forwarded, args.workers)
+                     "--max-sessions", str(args.max_sessions),
+                     "--header-timeout", str(args.header_timeout),
+                     *(["--no-watch"] if args.no_watch else []),
+                     *(["--no-admin"] if args.no_admin else []),
+                     *(["--admin-allow-code"] if args.admin_allow_code else []),
+                     *(a for host in args.allowed_hosts for a in ("--allowed-host", host))]
+        return serve_workers(forwarded, args.workers, admin)
     configure_logging(args.log_format)
     from flowspec.errors import FlowspecError
 
     try:
         return asyncio.run(serve(graphs, host=args.host, port=args.port,
                                  drain_timeout=args.drain_timeout, reuse_port=args.reuse_port,
-                                 admin_token=args.admin_token, watch=not args.no_watch))
+                                 admin=admin, watch=not args.no_watch,
+                                 allowed_hosts=args.allowed_hosts,
+                                 max_sessions=args.max_sessions,
+                                 header_timeout=args.header_timeout))
     except FlowspecError as exc:
         print(f"flowspec serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -237,6 +275,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     if graphs is None:
         return EXIT_INVALID
     return asyncio.run(run(graphs[0], input_path=args.input, output_path=args.output))
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0 and at most a day")
+    return value
+
+
+def _header_timeout() -> float:
+    from flowspec.limits import HEADER_TIMEOUT_S
+
+    return HEADER_TIMEOUT_S
+
+
+def _max_sessions() -> int:
+    from flowspec.limits import MAX_SESSIONS
+
+    return MAX_SESSIONS
 
 
 def _delegate(module: str) -> tuple[Callable[[argparse.ArgumentParser], None] | None,
@@ -301,15 +381,28 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                        "/healthz, /metrics")
     p.add_argument("specs", nargs="+", metavar="SPEC")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: a free one)")
+    p.add_argument("--port", type=_port, default=8080, help="port (default 8080; 0: a free one)")
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the port")
     p.add_argument("--log-format", choices=["text", "json"], default="text")
     p.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGINT/SIGTERM, how long running calls may take to finish")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--admin-token", metavar="TOKEN", help="open the admin API (/admin/spec) "
-                   "to other addresses than loopback for requests with this bearer token "
-                   "(default: FLOWSPEC_ADMIN_TOKEN)")
+    p.add_argument("--admin-token", help=argparse.SUPPRESS)
+    p.add_argument("--admin-token-file", metavar="FILE", help="read the admin API's bearer "
+                   "token from FILE (default: FLOWSPEC_ADMIN_TOKEN, else a new token per start, "
+                   "printed once and written to a file only you can read)")
+    p.add_argument("--no-admin", action="store_true", help="turn the admin API off")
+    p.add_argument("--admin-allow-code", action="store_true", help="let the admin API change "
+                   "code-bearing fields (handlers, URLs, file paths)")
+    p.add_argument("--allowed-host", dest="allowed_hosts", action="append", default=[],
+                   metavar="NAME", help="a host name this server answers for besides IP "
+                   "addresses and localhost (`.example.com` for every name under it, `*` for "
+                   "any); repeatable")
+    p.add_argument("--max-sessions", type=_positive, default=_max_sessions(), metavar="N",
+                   help="most live sessions this process holds (default %(default)s)")
+    p.add_argument("--header-timeout", type=_seconds, default=_header_timeout(),
+                   metavar="SECONDS", help="how long a connection may take to send its request "
+                   "headers (default %(default)s)")
     p.add_argument("--no-watch", action="store_true",
                    help="do not reload the spec files when they are saved")
     p.set_defaults(func=cmd_serve)
@@ -333,8 +426,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--server", metavar="URL", help="PATCH the admin API of a running server "
                    "instead of a file")
     p.add_argument("--spec", metavar="NAME", help="with --server: which served spec")
-    p.add_argument("--token", metavar="TOKEN", help="with --server: the admin token "
-                   "(default: FLOWSPEC_ADMIN_TOKEN)")
+    p.add_argument("--token-file", metavar="FILE", help="with --server: a file holding the "
+                   "admin token (default: FLOWSPEC_ADMIN_TOKEN, else the token file the server "
+                   "on that port wrote)")
     p.add_argument("--if-match", metavar="VERSION", help="with --server: apply only to this "
                    "version")
     p.set_defaults(func=cmd_patch)

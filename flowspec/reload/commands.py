@@ -7,11 +7,11 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
 from flowspec.errors import SpecInvalid
+from flowspec.redact import Redactor
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -37,13 +37,16 @@ def plan_files(old_path: str, new_path: str, *, fmt: str, out: TextIO, err: Text
     if not new.ok or new.graph is None:
         _errors(new.errors, fmt, out, f"{new_path} is not a valid spec: nothing would change")
         return EXIT_INVALID
-    changes = diff(parse(old_text, old_path).data, parse(new_text, new_path).data)
+    old_data, new_data = parse(old_text, old_path).data, parse(new_text, new_path).data
+    changes = diff(old_data, new_data)
     plan = build_plan(old.graph, new.graph, changes, served=True)
+    # The payloads hold resolved values; environment values show as their ${NAME}.
+    redactor = Redactor.of([old_data, new_data], os.environ)
     if fmt == "json":
-        json.dump(plan.to_json(), out, indent=2)
+        json.dump(redactor.data(plan.to_json()), out, indent=2)
         print(file=out)
     else:
-        print(plan.render(), file=out)
+        print(redactor.text(plan.render()), file=out)
     return EXIT_OK if plan.ok else EXIT_INVALID
 
 
@@ -101,6 +104,7 @@ def patch_command(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
 
 def _patch_file(path: str, kind: str, patch: Any, out: TextIO, err: TextIO) -> int:
     from flowspec.reload import fileedit
+    from flowspec.reload.atomic import replace_file
     from flowspec.reload.diff import diff
     from flowspec.spec.compile import compile_text
     from flowspec.spec.load import parse
@@ -126,7 +130,12 @@ def _patch_file(path: str, kind: str, patch: Any, out: TextIO, err: TextIO) -> i
         return EXIT_INVALID
     changes = diff(data, parse(new_text, path).data)
     if changes:
-        _write(Path(path), new_text)
+        try:
+            replace_file(path, new_text)
+        except OSError as exc:
+            print(f"flowspec patch: cannot write {path}: {exc.strerror or exc}; the file is "
+                  "unchanged", file=err)
+            return EXIT_USAGE
     for change in changes:
         print(f"{change.op} {change.pointer} [{change.mutability.value}]", file=out)
     print(f"{path}: {len(changes)} change(s) written" if changes else f"{path}: no change",
@@ -134,17 +143,25 @@ def _patch_file(path: str, kind: str, patch: Any, out: TextIO, err: TextIO) -> i
     return EXIT_OK
 
 
-def _write(path: Path, text: str) -> None:
-    """Replace the file in one step, so a watching server never reads half of it."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _token_for(args: argparse.Namespace) -> str | None:
+    """The admin token: --token-file, FLOWSPEC_ADMIN_TOKEN, or the file a local server on the
+    URL's port wrote."""
+    from flowspec.server.guard import port_of, read_token_file, token_path
+
+    if args.token_file:
+        try:
+            return read_token_file(args.token_file)
+        except (OSError, ValueError):
+            return None
+    if os.environ.get("FLOWSPEC_ADMIN_TOKEN"):
+        return os.environ["FLOWSPEC_ADMIN_TOKEN"]
+    port = port_of(args.server)
+    if port is None:
+        return None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temp, path.stat().st_mode & 0o7777)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+        return read_token_file(token_path(port))
+    except (OSError, ValueError):
+        return None
 
 
 async def _patch_server(args: argparse.Namespace, kind: str, patch: Any, out: TextIO,
@@ -153,9 +170,13 @@ async def _patch_server(args: argparse.Namespace, kind: str, patch: Any, out: Te
 
     url = args.server.rstrip("/") + "/admin/spec"
     headers = {"Content-Type": f"application/{kind}+json"}
-    token = args.token or os.environ.get("FLOWSPEC_ADMIN_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
+    token = _token_for(args)
+    if token is None:
+        print(f"flowspec patch: no admin token for {args.server}: pass --token-file FILE or set "
+              "FLOWSPEC_ADMIN_TOKEN (a server started without one printed its token and wrote "
+              "it to a file this command reads on the same machine)", file=err)
+        return EXIT_USAGE
+    headers["Authorization"] = f"Bearer {token}"
     if args.if_match:
         headers["If-Match"] = f'"{args.if_match.strip(chr(34))}"'
     params = {"spec": args.spec} if args.spec else {}

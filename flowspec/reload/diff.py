@@ -2,7 +2,9 @@
 the field's mutability class read from the JSON Schema (`x-flowspec-mutability`).
 
 The documents compared are the specs as written (`${VAR}` references unresolved), so a diff never
-holds a secret from the environment; values of fields the schema marks secret are masked too.
+holds a secret from the environment; values of fields the schema marks secret are masked too. A
+change is `privileged` when it sets a code-bearing field (`x-flowspec-privileged`: a handler, a
+URL, a file path), itself or anywhere inside a value it adds.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Change:
     new: Any
     mutability: Mutability
     secret: bool = False
+    privileged: bool = False
 
     @property
     def node_id(self) -> str | None:
@@ -41,6 +44,8 @@ class Change:
             body["old"] = MASK if self.secret else self.old
         if self.op != "remove":
             body["new"] = MASK if self.secret else self.new
+        if self.privileged:
+            body["privileged"] = True
         return body
 
 
@@ -57,8 +62,28 @@ def diff(old: Any, new: Any) -> list[Change]:
     found: list[Change] = []
     for pointer, op, before, after in _walk(old, new, ""):
         node_type = _node_type(pointer, old, new)
-        mutability, secret = classify(schema, split_pointer(pointer), node_type)
-        found.append(Change(pointer, op, before, after, mutability, secret))
+        tokens = split_pointer(pointer)
+        info = classify(schema, tokens, node_type)
+        privileged = op != "remove" and (info.privileged or any(
+            classify(schema, [*tokens, *inner], _node_type(pointer, old, new, inner)).privileged
+            for inner in _leaves(after)))
+        found.append(Change(pointer, op, before, after, info.mutability, info.secret,
+                            privileged))
+    return found
+
+
+def _leaves(value: Any) -> list[list[str]]:
+    """The paths (below `value`) of the scalars inside a mapping or list `value`."""
+    found: list[list[str]] = []
+    stack: list[tuple[Any, list[str]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, [*path, str(k)]) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, [*path, str(i)]) for i, v in enumerate(item))
+        elif path:
+            found.append(path)
     return found
 
 
@@ -76,8 +101,8 @@ def _walk(old: Any, new: Any, pointer: str) -> Iterator[tuple[str, Op, Any, Any]
         yield pointer, "replace", old, new
 
 
-def _node_type(pointer: str, old: Any, new: Any) -> str | None:
-    parts = split_pointer(pointer)
+def _node_type(pointer: str, old: Any, new: Any, inner: list[str] | None = None) -> str | None:
+    parts = [*split_pointer(pointer), *(inner or ())]
     if len(parts) < 2 or parts[0] != "nodes":
         return None
     for doc in (new, old):
@@ -87,14 +112,22 @@ def _node_type(pointer: str, old: Any, new: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """What the schema says of the value at a pointer: its mutability class (the innermost
+    annotation on the way down; structural when none), and whether it is secret or privileged."""
+
+    mutability: Mutability = Mutability.STRUCTURAL
+    secret: bool = False
+    privileged: bool = False
+
+
 def classify(schema: dict[str, Any], tokens: list[str],
-             node_type: str | None = None) -> tuple[Mutability, bool]:
-    """The mutability class of the value at `tokens` (the innermost annotation on the way down;
-    structural when none), and whether the schema marks it secret."""
+             node_type: str | None = None) -> FieldInfo:
+    """The `FieldInfo` of the value at `tokens` in documents of `schema`."""
     definitions = schema.get("definitions", {})
     current = [schema]
-    found = Mutability.STRUCTURAL
-    secret = False
+    found = FieldInfo()
     for depth, token in enumerate(tokens):
         kind = node_type if depth == 2 and tokens[0] == "nodes" else None
         nxt = [child for candidate in _expand(current, definitions, node_type=kind)
@@ -103,11 +136,12 @@ def classify(schema: dict[str, Any], tokens: list[str],
             break
         for candidate in [*nxt, *_expand(nxt, definitions)]:
             if "x-flowspec-mutability" in candidate:
-                found = Mutability(candidate["x-flowspec-mutability"])
-                secret = bool(candidate.get("x-flowspec-secret"))
+                found = FieldInfo(Mutability(candidate["x-flowspec-mutability"]),
+                                  bool(candidate.get("x-flowspec-secret")),
+                                  bool(candidate.get("x-flowspec-privileged")))
                 break
         current = nxt
-    return found, secret
+    return found
 
 
 def _child(schema: dict[str, Any], token: str) -> dict[str, Any] | None:
@@ -166,7 +200,7 @@ def mask_secrets(data: Any) -> tuple[Any, list[str]]:
         if isinstance(value, str) and "${" not in value and len(tokens) > 2:
             node = (data.get("nodes") or {}).get(tokens[1]) if tokens[0] == "nodes" else None
             node_type = node.get("type") if isinstance(node, dict) else None
-            if classify(schema, tokens, node_type)[1]:
+            if classify(schema, tokens, node_type).secret:
                 found.append(value)
                 return MASK
         return value

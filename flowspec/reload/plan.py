@@ -32,7 +32,11 @@ Applies = Literal["live", "until_first_audio", "new_sessions", "rejected"]
 MODEL_TYPES = ("openai.realtime", "openai.realtime_beta", "openai.responses")
 LIVE_TOOL_FIELDS = frozenset({"description", "parameters", "strict"})
 ROUTED_FIELDS = frozenset({"path", "webhook_path"})
+CONNECTION_FIELDS = frozenset({"allowed_origins", "max_sessions"})
+"""Entry-transport fields the server reads at each connection: all they govern is live."""
 LIVE_CLASSES = (Mutability.LIVE, Mutability.UNTIL_FIRST_AUDIO)
+PRIVILEGED_NOTE = ("it sets code, a file or a URL; through the admin API only on a server "
+                   "started with --admin-allow-code")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,8 @@ class Plan:
             lines.append(f"  {c.op:<7} {c.pointer}  [{c.mutability.value}] {planned.applies}"
                          f"{': ' + planned.reason if planned.reason else ''}")
             lines.append(f"          {values}")
+            if c.privileged:
+                lines.append(f"          privileged: {PRIVILEGED_NOTE}")
         for action in self.actions:
             if action.type == "openai.responses":
                 lines.append(f"node {action.node_id} ({action.type}): from the next request: "
@@ -189,6 +195,8 @@ def _where(change: Change, old: CompiledGraph, new: CompiledGraph,
         return "live", ""
     if isinstance(spec, ToolNodeSpec) and parts[2] in LIVE_TOOL_FIELDS:
         return "live", ""
+    if parts[2] in CONNECTION_FIELDS and node_id == new.entry:
+        return "live", "checked for each new connection"
     return "new_sessions", "read when a session starts"
 
 
@@ -268,8 +276,8 @@ def _live_only(delta: dict[str, Any], node_id: str, node_type: str,
     out: dict[str, Any] = {}
     for key, value in delta.items():
         here = (*path, key)
-        mutability, _secret = classify(build_schema(), ["nodes", node_id, "settings", *here],
-                                       node_type)
+        mutability = classify(build_schema(), ["nodes", node_id, "settings", *here],
+                              node_type).mutability
         if mutability not in LIVE_CLASSES:
             continue
         if isinstance(value, dict) and value:

@@ -3,21 +3,30 @@
 
 Every source (the admin API, the watched file) goes through `Reloader`, which answers with an
 HTTP-shaped `Result`: 200 with the plan and per-session outcomes, 409 for a stale `If-Match`,
-422 with located errors when the change does not validate or cannot be served. Nothing changes
-unless the whole change is accepted.
+403 when an admin change does what the admin API may not (`flowspec.reload.policy`), 422 with
+located errors when the change does not validate or cannot be served. Nothing changes unless the
+whole change is accepted.
+
+Validation runs in a worker thread, bounded in time (`limits.COMPILE_TIMEOUT_S`): a large spec
+must not stall the live calls this process serves. Replies never hold a value that came from
+the environment (`flowspec.redact`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from flowspec import limits
 from flowspec.errors import Diagnostic, SpecInvalid
+from flowspec.redact import Redactor
 from flowspec.reload.apply import Applier, LiveSession
 from flowspec.reload.plan import Plan, build_plan
+from flowspec.reload.policy import AdminPolicy
 from flowspec.reload.store import Candidate, Conflict, PatchKind, SpecStore
 from flowspec.runtime.bus import Bus, SpecReloaded
 from flowspec.spec.compiled import CompiledGraph
@@ -47,12 +56,20 @@ class Reloader:
     """Applies changes to one `SpecStore` and the sessions of its `Target`."""
 
     def __init__(self, store: SpecStore, target: Target, bus: Bus, *,
-                 confirm_timeout: float = 5.0, served: bool = True) -> None:
+                 confirm_timeout: float = 5.0, served: bool = True,
+                 policy: AdminPolicy | None = None, redactor: Redactor | None = None,
+                 compile_timeout: float = limits.COMPILE_TIMEOUT_S) -> None:
         self.store = store
         self.target = target
         self.bus = bus
         self.applier = Applier(bus, confirm_timeout=confirm_timeout)
+        self.policy = policy or AdminPolicy()
+        """What admin changes may do (files are trusted)."""
+        self.redactor = redactor or Redactor()
+        """Masks environment values in replies (shared with the log formatter when served)."""
+        self.redactor.learn([store.data], store.env)
         self._served = served
+        self._compile_timeout = compile_timeout
         self.received_at = 0.0
         """`time.perf_counter()` when the change being applied arrived (for the benchmark)."""
 
@@ -87,19 +104,22 @@ class Reloader:
                 return Result(409, {"error": "conflict", "message": str(exc),
                                     "version": store.version, "etag": store.etag})
             try:
-                change = change_of()
-                candidate = store.candidate(change) if isinstance(change, str) \
-                    else store.candidate_data(change)
+                candidate = await self._validate(change_of)
             except SpecInvalid as exc:
                 return self._invalid(exc.diagnostics, origin)
             if not candidate.changes:
                 return Result(200, self._body(None, [], "no changes"))
+            if origin == "admin":
+                refused = self.policy.refusals(store.data, candidate)
+                if refused:
+                    return self._invalid(refused, origin, status=403)
             plan = build_plan(store.graph, candidate.graph, candidate.changes,
                               served=self._served)
             if not plan.ok:
                 errors = [_located(candidate, c.change.pointer, c.reason) for c in plan.rejected]
                 return self._invalid(errors, origin, plan)
             store.commit(candidate)
+            self.redactor.learn([candidate.data], store.env)
             self.target.serve(candidate.graph)
             reports = await self.applier.apply(plan, self.target.live_sessions())
             self.bus.publish(SpecReloaded(session_id="", graph=candidate.graph.name,
@@ -108,28 +128,58 @@ class Reloader:
                      candidate.graph.name, candidate.graph.version, origin,
                      len(plan.changes), len(reports))
             body = self._body(plan, [r.to_json() for r in reports], "applied")
-            body["warnings"] = [d.to_json() for d in candidate.warnings]
+            body["warnings"] = self.redactor.data([d.to_json() for d in candidate.warnings])
             return Result(200, body)
 
+    async def _validate(self, change_of: Callable[[], Any]) -> Candidate:
+        """The validated candidate for a change, computed off the event loop and within the
+        time bound. Raises SpecInvalid for every way the change can fail."""
+        store = self.store
+
+        def build() -> Candidate:
+            change = change_of()
+            return store.candidate(change) if isinstance(change, str) \
+                else store.candidate_data(change)
+
+        try:
+            async with asyncio.timeout(self._compile_timeout):
+                return await asyncio.to_thread(build)
+        except TimeoutError:
+            raise SpecInvalid([Diagnostic(
+                code="limit.time", source=store.source, message="validating the change took "
+                f"longer than {self._compile_timeout:g} s; nothing changed (make the spec "
+                "smaller)")]) from None
+        except SpecInvalid:
+            raise
+        except Exception as exc:  # a document no bound caught: refused, and worth a look
+            log.error("spec %s: a change could not be processed", store.graph.name,
+                      exc_info=exc)
+            raise SpecInvalid([Diagnostic(
+                code="spec.unprocessable", source=store.source, message="the change could not "
+                f"be processed ({type(exc).__name__}); nothing changed")]) from None
+
     def _invalid(self, diagnostics: Iterable[Diagnostic], origin: str,
-                 plan: Plan | None = None) -> Result:
-        errors = [d.to_json() for d in diagnostics]
-        message = "; ".join(str(d) for d in diagnostics)[:500]
+                 plan: Plan | None = None, *, status: int = 422) -> Result:
+        diagnostics = list(diagnostics)
+        errors = self.redactor.data([d.to_json() for d in diagnostics])
+        message = self.redactor.text("; ".join(str(d) for d in diagnostics)[:500])
         log.warning("spec %s: change from %s rejected, nothing changed: %s",
                     self.store.graph.name, origin, message)
         self.bus.publish(SpecReloaded(session_id="", graph=self.store.graph.name,
                                       version=self.store.version, ok=False, message=message))
-        body: dict[str, Any] = {"error": "invalid", "message": "The change was rejected; "
-                                "nothing changed.", "errors": errors,
-                                "version": self.store.version, "etag": self.store.etag}
+        body: dict[str, Any] = {"error": "invalid" if status == 422 else "forbidden",
+                                "message": "The change was rejected; nothing changed.",
+                                "errors": errors, "version": self.store.version,
+                                "etag": self.store.etag}
         if plan is not None:
-            body["plan"] = plan.to_json()
-        return Result(422, body)
+            body["plan"] = self.redactor.data(plan.to_json())
+        return Result(status, body)
 
     def _body(self, plan: Plan | None, sessions: list[dict[str, Any]],
               outcome: str) -> dict[str, Any]:
-        return {"outcome": outcome, "version": self.store.version, "etag": self.store.etag,
-                "plan": plan.to_json() if plan is not None else None, "sessions": sessions}
+        return self.redactor.data({
+            "outcome": outcome, "version": self.store.version, "etag": self.store.etag,
+            "plan": plan.to_json() if plan is not None else None, "sessions": sessions})
 
 
 def _located(candidate: Candidate, pointer: str, reason: str) -> Diagnostic:

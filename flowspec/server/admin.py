@@ -8,31 +8,36 @@
     PUT   /admin/spec       a whole new document (YAML or JSON text), same answers
     GET   /admin/sessions   the live sessions and the version each runs
 
-With several specs served, `?spec=NAME` picks one. Closed to everything but loopback unless a
-token is configured; then other addresses must send `Authorization: Bearer TOKEN` (compared in
-constant time). A request relayed by a proxy (`Forwarded`, `X-Forwarded-For`) is not loopback.
+With several specs served, `?spec=NAME` picks one. Every request needs `Authorization: Bearer
+TOKEN` (compared in constant time), loopback included: `flowspec serve` makes a token per start
+unless one is configured (`flowspec.server.guard`). A request carrying an `Origin` other than
+the server's own is refused whatever it carries, so no web page can drive the API through the
+user's browser. What an admin change may do is bounded by `flowspec.reload.policy`; bodies are
+bounded in size, nesting, number length and the time they take to arrive (`flowspec.limits`).
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
+import asyncio
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
 
+from flowspec import limits
+from flowspec.redact import Redactor
 from flowspec.reload.apply import LiveSession
+from flowspec.reload.policy import AdminPolicy
 from flowspec.reload.service import Reloader, Result
 from flowspec.reload.store import PatchKind, SpecStore
 from flowspec.server.app import Server
+from flowspec.server.guard import bearer_matches, new_token, same_origin
 from flowspec.spec.compiled import CompiledGraph
 
 PATCH_TYPES: dict[str, PatchKind] = {"application/json-patch+json": "json-patch",
                                      "application/merge-patch+json": "merge-patch"}
-MAX_BODY = 1 << 20
-PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+MAX_BODY = limits.MAX_DOCUMENT_BYTES
 
 
 class ServedSpec:
@@ -59,30 +64,21 @@ class ServedSpec:
         self._server.current[self._name] = prepared
 
 
-def allowed(remote: str | None, headers: Mapping[str, str], token: str | None) -> int:
-    """0 when the request may use the admin API, else the HTTP status to refuse it with."""
-    given = headers.get("Authorization", "")
-    if token:
-        scheme, _, value = given.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(),
-                                                             token.encode()):
-            return 0
-    if _loopback(remote) and not any(h in headers for h in PROXY_HEADERS):
-        return 0
-    return 401 if token else 403
-
-
-def _loopback(remote: str | None) -> bool:
-    try:
-        return remote is not None and ipaddress.ip_address(remote).is_loopback
-    except ValueError:
-        return False
+def allowed(headers: Mapping[str, str], token: str) -> int:
+    """0 when a request may use the admin API, else the HTTP status to refuse it with: 403 for
+    a foreign `Origin` (a web page), 401 without the token."""
+    origin = headers.get("Origin")
+    if origin is not None and not same_origin(origin, headers.get("Host")):
+        return 403
+    return 0 if bearer_matches(headers, token) else 401
 
 
 class Admin:
-    def __init__(self, reloaders: Mapping[str, Reloader], *, token: str | None = None) -> None:
+    def __init__(self, reloaders: Mapping[str, Reloader], *, token: str) -> None:
+        if not token:
+            raise ValueError("the admin API needs a token")
         self.reloaders = dict(reloaders)
-        self.token = token or None
+        self.token = token
 
     def install(self, app: web.Application) -> None:
         app.router.add_get("/admin/spec", self._get)
@@ -91,12 +87,13 @@ class Admin:
         app.router.add_get("/admin/sessions", self._sessions)
 
     def _pick(self, request: web.Request) -> Reloader:
-        refused = allowed(request.remote, request.headers, self.token)
-        if refused == 401:
-            raise _error(401, "unauthorized", "Send Authorization: Bearer <admin token>.")
+        refused = allowed(request.headers, self.token)
+        if refused == 403:
+            raise _error(403, "foreign_origin", "The admin API does not answer requests from "
+                         "web pages.")
         if refused:
-            raise _error(403, "forbidden", "The admin API answers loopback only; start "
-                         "`flowspec serve` with --admin-token to open it to other addresses.")
+            raise _error(401, "unauthorized", "Send Authorization: Bearer <admin token> (the "
+                         "token `flowspec serve` printed at start, also in its token file).")
         name = request.query.get("spec")
         if name is None and len(self.reloaders) == 1:
             return next(iter(self.reloaders.values()))
@@ -123,7 +120,9 @@ class Admin:
                          "application/merge-patch+json.")
         body = await _read(request)
         try:
-            patch = json.loads(body)
+            patch = limits.loads(body)
+        except limits.InputTooComplex as exc:
+            raise _error(400, "too_complex", f"The patch is refused: {exc}.") from None
         except ValueError as exc:
             raise _error(400, "bad_json", f"The patch is not JSON: {exc}.") from None
         result = await reloader.patch(kind, patch, request.headers.get("If-Match"))
@@ -139,7 +138,12 @@ class Admin:
 async def _read(request: web.Request) -> str:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise _error(413, "too_large", f"The body is over {MAX_BODY} bytes.")
-    data = await request.content.read(MAX_BODY + 1)
+    try:
+        async with asyncio.timeout(limits.BODY_TIMEOUT_S):
+            data = await request.content.read(MAX_BODY + 1)
+    except TimeoutError:
+        raise _error(408, "timeout", f"The body did not arrive within "
+                     f"{limits.BODY_TIMEOUT_S:g} s.") from None
     if len(data) > MAX_BODY:
         raise _error(413, "too_large", f"The body is over {MAX_BODY} bytes.")
     try:
@@ -163,21 +167,27 @@ def _error(status: int, code: str, message: str) -> web.HTTPException:
                                              text=text, content_type="application/json")
     kinds: dict[int, type[web.HTTPException]] = {
         400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
-        404: web.HTTPNotFound, 415: web.HTTPUnsupportedMediaType}
+        404: web.HTTPNotFound, 408: web.HTTPRequestTimeout, 415: web.HTTPUnsupportedMediaType}
     return kinds[status](text=text, content_type="application/json")
 
 
 def attach(server: Server, specs: Iterable[tuple[CompiledGraph, str]],
            prepare: Callable[[CompiledGraph], CompiledGraph], *, token: str | None = None,
-           env: Mapping[str, str] | None = None, confirm_timeout: float = 5.0) -> Admin:
-    """Give `server` hot reload and the admin API for `specs`: (compiled graph as written,
-    its text). `prepare` turns a reloaded graph into what sessions run (the offline rewrite)."""
+           env: Mapping[str, str] | None = None, confirm_timeout: float = 5.0,
+           allow_code: bool = False, api: bool = True,
+           redactor: Redactor | None = None) -> Admin:
+    """Give `server` hot reload and (unless `api` is false) the admin API for `specs`:
+    (compiled graph as written, its text). `prepare` turns a reloaded graph into what sessions
+    run (the offline rewrite). Without a `token` one is made (`Admin.token`)."""
     reloaders: dict[str, Reloader] = {}
+    policy = AdminPolicy(allow_code=allow_code)
     for graph, text in specs:
         store = SpecStore(text, graph.source, graph, env=env)
         target = ServedSpec(server, graph.name, prepare)
         reloaders[graph.name] = Reloader(store, target, server.bus,
-                                         confirm_timeout=confirm_timeout)
-    admin = Admin(reloaders, token=token)
-    admin.install(server.app)
+                                         confirm_timeout=confirm_timeout, policy=policy,
+                                         redactor=redactor)
+    admin = Admin(reloaders, token=token or new_token())
+    if api:
+        admin.install(server.app)
     return admin

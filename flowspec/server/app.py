@@ -7,8 +7,15 @@ Routes, for each served spec by its entry transport:
 - `transport.twilio`: its media-stream WebSocket `path` and the TwiML webhook (`POST`);
 and `/healthz` (200 while serving, 503 while draining) and `/metrics` (Prometheus text).
 
+Every request's `Host` must name this server (`flowspec.server.guard`). A connection becomes a
+session only when it passes the doors of its transport: a browser socket's `Origin` (the server's
+own page, or one in `allowed_origins`), a Twilio stream's signature (when `auth_token` is set),
+and the session caps (the server's `max_sessions` and the transport's own); a refused connection
+is counted in `/metrics` by reason.
+
 `Server.drain()` is the graceful shutdown: stop accepting, let running calls finish up to a
-timeout, then end the rest.
+timeout, then end the rest. `/healthz` answers 503 from its first moment, so a load balancer
+stops sending calls while the running ones finish.
 """
 
 from __future__ import annotations
@@ -23,19 +30,24 @@ from typing import Any
 
 from aiohttp import web
 
+from flowspec import limits
 from flowspec.errors import FlowspecError, UsageError
 from flowspec.runtime.bus import Bus
 from flowspec.runtime.node import Context, Node, NodeFactory
 from flowspec.runtime.registry import DEFAULT_REGISTRY, Registry
 from flowspec.runtime.session import Session
+from flowspec.server.guard import HostPolicy, origin_allowed
 from flowspec.server.metrics import CONTENT_TYPE, ServerMetrics
 from flowspec.spec.compiled import CompiledGraph
+from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.transports import (
+    BrowserTransportSpec,
+    ServedTransportSpec,
     TextTransportSpec,
     TwilioTransportSpec,
     WebsocketTransportSpec,
 )
-from flowspec.transports.wire import AiohttpClientSocket, Connection
+from flowspec.transports.wire import AiohttpClientSocket, Connection, dumps
 
 log = logging.getLogger("flowspec.server")
 
@@ -50,7 +62,8 @@ class Server:
     """Serves compiled graphs. `app` is the aiohttp application; `drain` shuts it down gently."""
 
     def __init__(self, graphs: Sequence[CompiledGraph], *, registry: Registry = DEFAULT_REGISTRY,
-                 bus: Bus | None = None) -> None:
+                 bus: Bus | None = None, max_sessions: int = limits.MAX_SESSIONS,
+                 hosts: HostPolicy | None = None) -> None:
         self.graphs = tuple(graphs)
         self.current: dict[str, CompiledGraph] = {g.name: g for g in self.graphs}
         """What new sessions start from, by the name each spec was served under (hot reload
@@ -59,10 +72,16 @@ class Server:
         self.bus = bus or Bus()
         self.sessions: dict[str, Session] = {}
         self.metrics = ServerMetrics(self.bus, lambda: self.sessions.values())
+        self.max_sessions = max_sessions
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self.app = web.Application()
+        # Connections admitted and not yet ended, overall and by spec: counted before the
+        # WebSocket handshake, so a burst of connects cannot slip past a cap.
+        self._admitted = 0
+        self._admitted_by: dict[str, int] = {}
+        self.hosts = hosts or HostPolicy()
+        self.app = web.Application(middlewares=[self.hosts.middleware()])
         self._routes()
 
     # -- routing ---------------------------------------------------------------------------------
@@ -127,11 +146,55 @@ class Server:
     async def _connect(self, graph: CompiledGraph, max_bytes: int,
                        request: web.Request) -> web.StreamResponse:
         if self.draining:
+            self.metrics.refused(graph.name, "draining")
             return web.json_response({"error": "The server is shutting down."}, status=503)
         graph = self.current.get(graph.name, graph)
-        ws = web.WebSocketResponse(max_msg_size=max_bytes, heartbeat=30.0)
-        await ws.prepare(request)
         entry = self._entry(graph)
+        refused = _door(graph.nodes[entry], request)
+        if refused is not None:
+            reason, status, message = refused
+            self.metrics.refused(graph.name, reason)
+            log.warning("connection refused (%s) from %s", reason, request.remote or "?",
+                        extra={"spec": graph.name})
+            return web.json_response({"error": reason, "message": message}, status=status)
+        over = self._over_capacity(graph, graph.nodes[entry])
+        self._admit(graph.name, +1)
+        try:
+            ws = web.WebSocketResponse(max_msg_size=max_bytes, heartbeat=30.0)
+            await ws.prepare(request)
+            if over is not None:
+                self.metrics.refused(graph.name, "capacity")
+                log.warning("connection refused: %s", over, extra={"spec": graph.name})
+                if not isinstance(graph.nodes[entry], TwilioTransportSpec):
+                    await ws.send_str(dumps({"type": "error", "code": "server_busy",
+                                             "message": over}))
+                await ws.close(code=CLOSE_TRY_AGAIN, message=b"server busy")
+                return ws
+            await self._run_session(graph, entry, ws, request)
+            return ws
+        finally:
+            self._admit(graph.name, -1)
+
+    def _over_capacity(self, graph: CompiledGraph, spec: NodeSpec) -> str | None:
+        """Why one more session of `graph` is refused, or None. Counts connections admitted
+        and not yet ended (a session being set up counts too)."""
+        if self._admitted >= self.max_sessions:
+            return f"The server holds its most sessions ({self.max_sessions}); try again later."
+        cap = spec.max_sessions if isinstance(spec, ServedTransportSpec) else None
+        if cap is not None and self._admitted_by.get(graph.name, 0) >= cap:
+            return f"{graph.name} holds its most sessions ({cap}); try again later."
+        return None
+
+    def _admit(self, name: str, delta: int) -> None:
+        self._admitted += delta
+        count = self._admitted_by.get(name, 0) + delta
+        if count > 0:
+            self._admitted_by[name] = count
+        else:
+            self._admitted_by.pop(name, None)
+
+    async def _run_session(self, graph: CompiledGraph, entry: str, ws: web.WebSocketResponse,
+                           request: web.Request) -> None:
         connection = Connection(socket=AiohttpClientSocket(ws), spec_name=graph.name,
                                 spec_version=graph.version, remote=request.remote or "",
                                 on_frame=self.metrics.frame_counter(graph.name, entry))
@@ -156,24 +219,24 @@ class Server:
             if not ws.closed:
                 await ws.close()
             log.info("session ended: %s", session.close_reason or "closed", extra=extra)
-        return ws
 
     async def _twiml(self, spec: TwilioTransportSpec, request: web.Request) -> web.Response:
         from flowspec.transports.twilio import signature_valid, stream_url, twiml
 
         form = {k: str(v) for k, v in (await request.post()).items()}
         if spec.auth_token:
-            url = str(request.url)
-            if spec.public_url:
-                url = spec.public_url.rstrip("/") + request.path_qs
             given = request.headers.get("X-Twilio-Signature", "")
-            if not signature_valid(spec.auth_token, url, form, given):
+            if not signature_valid(spec.auth_token, public_url(spec, request), form, given):
+                self.metrics.refused(self._name_of(spec), "signature")
                 return web.Response(status=403, text="Invalid Twilio signature.")
         scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
         host = request.headers.get("X-Forwarded-Host", request.host)
         url = stream_url(spec.public_url, scheme, host, spec.path)
         params: dict[str, str] = {k: form[k] for k in ("From", "To", "CallSid") if k in form}
         return web.Response(text=twiml(url, params), content_type="application/xml")
+
+    def _name_of(self, spec: NodeSpec) -> str:
+        return next((g.name for g in self.current.values() if spec in g.nodes.values()), "")
 
     # -- plain HTTP ------------------------------------------------------------------------------
 
@@ -209,8 +272,9 @@ class Server:
     # -- shutdown --------------------------------------------------------------------------------
 
     async def drain(self, grace_s: float) -> None:
-        """Stop taking new sessions; wait up to `grace_s` s for running ones to end, then end
-        what is left (their clients are told the server is going away)."""
+        """Stop taking new sessions (while still answering `/healthz`, with 503); wait up to
+        `grace_s` s for running ones to end, then end what is left (their clients are told the
+        server is going away)."""
         self.draining = True
         if self.sessions:
             log.info("draining %d session(s), up to %s s", len(self.sessions), grace_s)
@@ -223,6 +287,42 @@ class Server:
             session.request_end("server shutting down")
         self.metrics.close()
 
+
+
+def public_url(spec: TwilioTransportSpec, request: web.Request) -> str:
+    """The URL Twilio requested, as it signed it: under `public_url` when set (a proxy in front
+    changes scheme and host), else as this server received it."""
+    if spec.public_url:
+        return spec.public_url.rstrip("/") + request.path_qs
+    return str(request.url)
+
+
+def _door(spec: NodeSpec, request: web.Request) -> tuple[str, int, str] | None:
+    """`(reason, status, message)` when a connection may not open `spec`'s transport."""
+    if isinstance(spec, BrowserTransportSpec) and not origin_allowed(request.headers,
+                                                                      spec.allowed_origins):
+        return ("origin", 403, "This page may not open the bot: list its origin in the "
+                "transport's allowed_origins.")
+    if isinstance(spec, TwilioTransportSpec) and spec.auth_token and \
+            not _stream_signed(spec, request):
+        return "signature", 403, "Invalid Twilio signature."
+    return None
+
+
+def _stream_signed(spec: TwilioTransportSpec, request: web.Request) -> bool:
+    """Twilio signs the media-stream upgrade like a webhook with no form fields, over the URL it
+    connected to. That URL is `wss://` while a proxy in front (or `public_url` written as
+    `https://`) may show another scheme, so each scheme of the same address is tried: every one
+    is an HMAC under the auth token."""
+    from flowspec.transports.twilio import signature_valid
+
+    assert spec.auth_token is not None
+    given = request.headers.get("X-Twilio-Signature", "")
+    if not given:
+        return False
+    _scheme, sep, rest = public_url(spec, request).partition("://")
+    return any(signature_valid(spec.auth_token, f"{scheme}{sep}{rest}", {}, given)
+               for scheme in ("wss", "https", "ws", "http"))
 
 
 def with_entry(registry: Registry, graph: CompiledGraph, factory: NodeFactory) -> Registry:

@@ -1,7 +1,9 @@
 """Log set-up for `flowspec serve`: human-readable lines, or one JSON object per line.
 
 JSON lines carry `time`, `level`, `logger`, `message` and any `extra=` fields (`session_id`,
-`spec`, `node_id`, ...), so a log pipeline can group a call's lines without parsing text.
+`spec`, `node_id`, ...), so a log pipeline can group a call's lines without parsing text. Either
+way each line passes through `REDACTOR` last: no value that came from the environment for a
+served spec is ever written out (it shows as `${NAME}`).
 """
 
 from __future__ import annotations
@@ -11,10 +13,25 @@ import json
 import logging
 from typing import Any, Literal
 
+from flowspec.redact import Redactor
+
 LogFormat = Literal["text", "json"]
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message",
                                                                                "asctime"}
+
+
+REDACTOR = Redactor()
+"""What every line `configure_logging` sets up is masked with; `serve` teaches it the values."""
+
+
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return REDACTOR.text(self.inner.format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,10 +54,9 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(fmt: LogFormat = "text", level: int = logging.INFO) -> None:
     """Send flowspec's (and aiohttp's) logs to stderr in `fmt`."""
     handler = logging.StreamHandler()
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    inner = JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler.setFormatter(RedactingFormatter(inner))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -15,6 +15,8 @@ so no secret can reach a scrape.
     flowspec_tokens_total{spec,node,kind}      tokens reported by model nodes, by kind
     flowspec_client_messages_rejected_total{spec,node,code}
     flowspec_reloads_total{spec,outcome}       spec reloads, applied or rejected
+    flowspec_sessions_refused_total{spec,reason}  connections refused: capacity, origin,
+                                               signature, draining
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ class ServerMetrics:
             "flowspec_settings_rejected", "Live settings changes a session refused or the "
             "provider rejected (the session kept or went back to its last good settings).",
             ["spec", "node"], registry=r)
+        self.sessions_refused = Counter(
+            "flowspec_sessions_refused", "Connections refused before a session started, by "
+            "reason (capacity, origin, signature, draining).", ["spec", "reason"], registry=r)
         r.register(_QueueDepth(sessions))
         self._spec_of: dict[str, str] = {}
         self._subscription = bus.subscribe(self._on_event)
@@ -104,6 +109,9 @@ class ServerMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def refused(self, spec: str, reason: str) -> None:
+        self.sessions_refused.labels(spec, reason).inc()
 
     def frame_counter(self, spec: str, node: str) -> Callable[[str, str], None]:
         """A transport's `on_frame(direction, kind)` callback counting into this server."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from flowspec.cli import main
 from flowspec.server.admin import attach
 from flowspec.server.app import Server
+from flowspec.server.guard import write_token
 from flowspec.spec.compile import compile_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,15 +102,23 @@ async def test_patch_reaches_a_running_server(tmp_path: Path) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}"
+    state = {"FLOWSPEC_STATE_DIR": str(tmp_path / "state")}
+    env = {k: v for k, v in os.environ.items() if k != "FLOWSPEC_ADMIN_TOKEN"} | state
     try:
         async def flowspec(*args: str) -> tuple[int, str]:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "flowspec.cli", *args, cwd=ROOT,
+                sys.executable, "-m", "flowspec.cli", *args, cwd=ROOT, env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
             out, _ = await process.communicate()
             return process.returncode or 0, out.decode()
 
+        code, out = await flowspec("patch", "--server", url, "--set",
+                                   "/nodes/llm/settings/system_instruction=Hello.")
+        assert code == 2 and "no admin token" in out, out  # no token anywhere yet
+        # The token file the server writes at start, where the CLI looks for it.
+        write_token(admin.token, port, state)
         code, out = await flowspec("patch", "--server", url, "--set",
                                    "/nodes/llm/settings/system_instruction=Hello.")
         assert code == 0, out

@@ -36,7 +36,7 @@ nodes:
 edges:
   - caller -> llm -> caller
 """
-DOCUMENTED = {200, 400, 409, 412, 413, 415, 422}
+DOCUMENTED = {200, 400, 403, 409, 412, 413, 415, 422}
 POINTERS = [
     "", "/name", "/description", "/nodes", "/nodes/llm", "/nodes/llm/type", "/nodes/llm/settings",
     "/nodes/llm/settings/temperature", "/nodes/llm/settings/system_instruction",
@@ -79,14 +79,15 @@ async def _exchange(content_type: str, body: str, if_match: str | None) -> str:
     env = {"MY_KEY": SECRET}
     graph = compile_text(SPEC, "fuzz.yaml", env).raise_for_errors()
     server = Server([graph])
-    attach(server, [(graph, SPEC)], lambda g: g, token=None, env=env)
+    admin = attach(server, [(graph, SPEC)], lambda g: g, token=None, env=env)
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
-        async with aiohttp.ClientSession() as http:
+        auth = {"Authorization": f"Bearer {admin.token}"}
+        async with aiohttp.ClientSession(headers=auth) as http:
             async with http.get(f"{base}/admin/spec") as response:
                 before = await response.json()
             headers = {"Content-Type": content_type}

@@ -109,7 +109,7 @@ class Served:
 
     async def patch(self, body: Any, kind: str = "merge-patch",
                     if_match: str | None = None) -> tuple[int, dict[str, Any]]:
-        headers = {"Content-Type": f"application/{kind}+json"}
+        headers = {"Content-Type": f"application/{kind}+json", **self.auth}
         if if_match is not None:
             headers["If-Match"] = if_match
         async with self.http.patch(f"http://{self.base}/admin/spec", json=body,
@@ -117,8 +117,12 @@ class Served:
             return response.status, await response.json()
 
     async def get(self, path: str = "/admin/spec") -> tuple[int, dict[str, Any]]:
-        async with self.http.get(f"http://{self.base}{path}") as response:
+        async with self.http.get(f"http://{self.base}{path}", headers=self.auth) as response:
             return response.status, await response.json()
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin.token}"}
 
 
 def settings(**values: Any) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from flowspec.testing import make_registry
 
 
 @asynccontextmanager
-async def running(graphs: Sequence[CompiledGraph], registry: Registry | None = None
-                  ) -> AsyncIterator[tuple[Server, str]]:
-    server = Server(graphs, **({"registry": registry} if registry else {}))
+async def running(graphs: Sequence[CompiledGraph], registry: Registry | None = None, *,
+                  server: Server | None = None) -> AsyncIterator[tuple[Server, str]]:
+    if server is None:
+        server = Server(graphs, **({"registry": registry} if registry else {}))
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -162,3 +162,84 @@ def test_unservable_specs_and_path_clashes_are_usage_errors() -> None:
         Server([console])
     with pytest.raises(UsageError, match="both serve /ws"):
         Server([VOICE, echo_graph(VOICE.nodes["caller"], "other")])
+
+
+# -- the doors: Origin, Twilio signature, session caps -------------------------------------------
+
+
+async def test_browser_sockets_are_same_origin_unless_allowed_origins_says_otherwise() -> None:
+    open_to = WebsocketTransportSpec.model_validate({
+        "type": "transport.websocket", "path": "/open",
+        "allowed_origins": ["https://app.example.com"]})
+    text = TextTransportSpec.model_validate({"type": "transport.text"})
+    graphs = [VOICE, echo_graph(open_to, "open"), echo_graph(text, "echo-text")]
+    async with running(graphs, REGISTRY) as (server, host), aiohttp.ClientSession() as http:
+        for path in ("/ws", "/chat", "/open"):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"ws://{host}{path}",
+                                      headers={"Origin": "https://attacker.example"})
+            assert refused.value.status == 403, path
+        accepted = [
+            ("/ws", {}),  # no Origin: not a browser
+            ("/ws", {"Origin": f"http://{host}"}),  # the server's own page
+            ("/chat", {"Origin": f"http://{host}"}),
+            ("/open", {"Origin": "https://app.example.com"}),
+        ]
+        for path, headers in accepted:
+            async with http.ws_connect(f"ws://{host}{path}", headers=headers) as ws:
+                assert (await ws.receive_json())["type"] == "session.started", (path, headers)
+        metrics = await (await http.get(f"http://{host}/metrics")).text()
+        assert metric(metrics, "flowspec_sessions_refused_total", reason="origin") == 3
+        await until(lambda: not server.sessions)
+
+
+async def test_a_twilio_stream_needs_a_valid_signature_when_auth_token_is_set() -> None:
+    spec = TwilioTransportSpec.model_validate({
+        "type": "transport.twilio", "auth_token": "s3cret",
+        "public_url": "https://bot.example.com"})
+    async with running([echo_graph(spec, "phone")], REGISTRY) as (server, host), \
+            aiohttp.ClientSession() as http:
+        for headers in ({}, {"X-Twilio-Signature": "AAAA"},
+                        {"X-Twilio-Signature": signature("wrong", "wss://bot.example.com"
+                                                                  "/twilio/stream", {})}):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(f"ws://{host}/twilio/stream", headers=headers)
+            assert refused.value.status == 403
+        assert not server.sessions
+        signed = signature("s3cret", "wss://bot.example.com/twilio/stream", {})
+        async with http.ws_connect(f"ws://{host}/twilio/stream",
+                                   headers={"X-Twilio-Signature": signed}) as ws:
+            await until(lambda: len(server.sessions) == 1)
+            await ws.send_json({"event": "stop"})
+        metrics = await (await http.get(f"http://{host}/metrics")).text()
+        assert metric(metrics, "flowspec_sessions_refused_total", reason="signature") == 3
+
+
+async def test_session_caps_per_server_and_per_transport() -> None:
+    capped = TextTransportSpec.model_validate({"type": "transport.text", "max_sessions": 1})
+    graphs = [VOICE, echo_graph(capped, "echo-text")]
+    server = Server(graphs, registry=REGISTRY, max_sessions=2)
+    async with running(graphs, REGISTRY, server=server) as (_server, host), \
+            aiohttp.ClientSession() as http:
+        chat = await http.ws_connect(f"ws://{host}/chat")
+        assert (await chat.receive_json())["type"] == "session.started"
+        refused = await http.ws_connect(f"ws://{host}/chat")  # the transport's own cap
+        message = await refused.receive_json()
+        assert message["code"] == "server_busy" and "echo-text" in message["message"]
+        assert (await refused.receive()).type is aiohttp.WSMsgType.CLOSE
+        assert refused.close_code == 1013
+        voice = await http.ws_connect(f"ws://{host}/ws")
+        assert (await voice.receive_json())["type"] == "session.started"
+        full = await http.ws_connect(f"ws://{host}/ws")  # the server's cap
+        assert (await full.receive_json())["code"] == "server_busy"
+        assert (await full.receive()).type is aiohttp.WSMsgType.CLOSE
+        assert full.close_code == 1013
+        assert len(server.sessions) == 2
+        metrics = await (await http.get(f"http://{host}/metrics")).text()
+        assert metric(metrics, "flowspec_sessions_refused_total", reason="capacity") == 2
+        await chat.close()
+        await voice.close()
+        await until(lambda: not server.sessions)
+        again = await http.ws_connect(f"ws://{host}/chat")  # room again
+        assert (await again.receive_json())["type"] == "session.started"
+        await again.close()

@@ -76,7 +76,8 @@ async def measure(sessions: int, patches: int) -> dict[str, Any]:
                 record = await emulator.wait_connection("realtime", index=index)
                 await record.wait_sent("session.updated")
                 stamp(record)
-            headers = {"Content-Type": "application/merge-patch+json"}
+            headers = {"Content-Type": "application/merge-patch+json",
+                       "Authorization": f"Bearer {admin.token}"}
             for n in range(patches):
                 arrivals.clear()
                 body = {"nodes": {"llm": {"settings": {"system_instruction": f"Persona {n}."}}}}

@@ -1,0 +1,110 @@
+"""`flowspec serve` as a process: what a load balancer sees while it drains, and connections that
+never finish their headers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[2]
+GUARD = 30.0
+"""Seconds before a step counts as hung (a guard, not a timing assertion)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flowspec.cli", "serve", "specs/text-chat.yaml", "--port",
+        str(port), "--no-watch", "--no-admin", *args, cwd=ROOT, env=env | {
+            "PYTHONUNBUFFERED": "1"}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    async with asyncio.timeout(GUARD), aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        return process, base
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.05)
+
+
+async def stop(process: asyncio.subprocess.Process) -> str:
+    if process.returncode is None:
+        process.send_signal(signal.SIGINT)
+    out, _ = await asyncio.wait_for(process.communicate(), GUARD)
+    return out.decode()
+
+
+async def test_healthz_answers_503_while_calls_drain() -> None:
+    process, base = await start("--drain-timeout", "20")
+    try:
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(base.replace("http", "ws") + "/chat")
+            assert (await ws.receive_json())["type"] == "session.started"
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(GUARD):
+                while True:
+                    async with http.get(f"{base}/healthz") as response:
+                        if response.status == 503:
+                            body = await response.json()
+                            break
+                    await asyncio.sleep(0.02)
+            assert body["status"] == "draining" and body["sessions"] == 1
+            async with http.get(f"{base}/chat") as refused:  # no new calls meanwhile
+                assert refused.status == 503
+            await ws.send_json({"type": "end"})
+            async with asyncio.timeout(GUARD):
+                await process.wait()
+    finally:
+        out = await stop(process)
+    assert process.returncode == 0, out
+
+
+async def test_connections_that_never_finish_their_headers_are_closed() -> None:
+    process, base = await start("--header-timeout", "0.5")
+    port = int(base.rsplit(":", 1)[1])
+    try:
+        sockets = []
+        for index in range(50):
+            sock = socket.create_connection(("127.0.0.1", port))
+            # Half a request line, or a request line and a header that never ends.
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " if index % 2
+                         else b"GET /heal")
+            sock.setblocking(False)
+            sockets.append(sock)
+        started = time.monotonic()
+        closed = 0
+        async with asyncio.timeout(GUARD):
+            while closed < len(sockets):
+                closed = 0
+                for sock in sockets:
+                    try:
+                        closed += sock.recv(1024) == b""
+                    except BlockingIOError:
+                        pass
+                    except ConnectionError:
+                        closed += 1
+                await asyncio.sleep(0.05)
+        held = time.monotonic() - started
+        for sock in sockets:
+            sock.close()
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/healthz") as response:
+            assert response.status == 200  # the server went on serving meanwhile
+        print(f"50 slow-header connections closed after {held:.2f} s")
+    finally:
+        await stop(process)
