@@ -10,6 +10,12 @@ whole change is accepted.
 Validation runs in a worker thread, bounded in time (`limits.COMPILE_TIMEOUT_S`): a large spec
 must not stall the live calls this process serves. Replies never hold a value that came from
 the environment (`flowspec.redact`).
+
+With a `SpecSource` (the spec file, or a store shared by replicas) the truth lives there: an
+accepted admin change is applied, then written to the source before the reply (a source that
+will not take it, being read-only, changed meanwhile or unreachable, undoes the change: 409 or
+503, nothing changed), and `follow` applies the revisions made elsewhere, numbered as the source
+numbers them.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ from flowspec import limits
 from flowspec.errors import Diagnostic, SpecInvalid
 from flowspec.redact import Redactor
 from flowspec.reload.apply import Applier, LiveSession
+from flowspec.reload.diff import diff
 from flowspec.reload.plan import Plan, build_plan
 from flowspec.reload.policy import AdminPolicy
+from flowspec.reload.source import Revision, SourceError, SpecSource
 from flowspec.reload.store import Candidate, Conflict, PatchKind, SpecStore
 from flowspec.runtime.bus import Bus, SpecReloaded
 from flowspec.spec.compiled import CompiledGraph
@@ -58,7 +66,8 @@ class Reloader:
     def __init__(self, store: SpecStore, target: Target, bus: Bus, *,
                  confirm_timeout: float = 5.0, served: bool = True,
                  policy: AdminPolicy | None = None, redactor: Redactor | None = None,
-                 compile_timeout: float = limits.COMPILE_TIMEOUT_S) -> None:
+                 compile_timeout: float = limits.COMPILE_TIMEOUT_S,
+                 source: SpecSource | None = None) -> None:
         self.store = store
         self.target = target
         self.bus = bus
@@ -70,6 +79,9 @@ class Reloader:
         self.redactor.learn([store.data], store.env)
         self._served = served
         self._compile_timeout = compile_timeout
+        self.source = source
+        self.revision: Revision | None = None
+        """The source's revision the store holds (None without a source)."""
         self.received_at = 0.0
         """`time.perf_counter()` when the change being applied arrived (for the benchmark)."""
 
@@ -83,6 +95,46 @@ class Reloader:
         """Make `text` the spec (a saved file, a whole document)."""
         return await self._change(lambda: text, if_match, origin)
 
+    async def open(self) -> None:
+        """Take the source's current revision (at start, before any session runs): its number,
+        and its text when it differs from what the store was made from."""
+        if self.source is None:
+            return
+        revision = await self.source.current()
+        if revision.text != self.store.text:
+            # Changed since it was loaded: the truth wins when it is valid.
+            if (await self._take(revision)).ok:
+                return
+        self.store.renumber(revision.version)
+        self.target.serve(self.store.graph)
+        self.revision = revision
+
+    async def follow(self, stop: asyncio.Event) -> None:
+        """Apply the source's revisions made elsewhere until `stop` is set. Nothing a revision
+        holds stops this: a bad one is reported and the running version stays."""
+        if self.source is None:
+            return
+        async for revision in self.source.changes(stop):
+            try:
+                result = await self._take(revision)
+            except Exception as exc:  # supervision boundary: the server goes on serving
+                log.error("spec %s: revision %d could not be applied", self.store.graph.name,
+                          revision.version, exc_info=exc)
+                continue
+            if result.ok and result.body.get("outcome") == "applied":
+                log.info("spec %s: now version %s (from the %s)", self.store.graph.name,
+                         result.body.get("version"), self.source.kind)
+
+    async def _take(self, revision: Revision) -> Result:
+        if self.revision is not None and revision.etag == self.revision.etag:
+            return Result(200, self._body(None, [], "no changes"))
+        assert self.source is not None
+        result = await self._change(lambda: revision.text, None, self.source.kind,
+                                    version=revision.version)
+        if result.ok:
+            self.revision = revision
+        return result
+
     async def replace_data(self, data: Any, origin: str = "admin",
                            if_match: str | None = None) -> Result:
         """Make `data` (a whole document as JSON) the spec."""
@@ -94,7 +146,7 @@ class Reloader:
                  "graph_version": s.graph.version} for s in self.target.live_sessions()]
 
     async def _change(self, change_of: Callable[[], Any], if_match: str | None,
-                      origin: str) -> Result:
+                      origin: str, *, version: int | None = None) -> Result:
         self.received_at = time.perf_counter()
         async with self.store.lock:
             store = self.store
@@ -104,7 +156,7 @@ class Reloader:
                 return Result(409, {"error": "conflict", "message": str(exc),
                                     "version": store.version, "etag": store.etag})
             try:
-                candidate = await self._validate(change_of)
+                candidate = await self._validate(change_of, version)
             except SpecInvalid as exc:
                 return self._invalid(exc.diagnostics, origin)
             if not candidate.changes:
@@ -118,10 +170,19 @@ class Reloader:
             if not plan.ok:
                 errors = [_located(candidate, c.change.pointer, c.reason) for c in plan.rejected]
                 return self._invalid(errors, origin, plan)
+            if origin == "admin" and self.source is not None and self.revision is not None:
+                refusal = self._source_refusal()
+                if refusal is not None:
+                    return refusal
+            before = store.snapshot()
             store.commit(candidate)
             self.redactor.learn([candidate.data], store.env)
             self.target.serve(candidate.graph)
             reports = await self.applier.apply(plan, self.target.live_sessions())
+            if origin == "admin" and self.source is not None and self.revision is not None:
+                refusal = await self._write_back(candidate, before)
+                if refusal is not None:
+                    return refusal
             self.bus.publish(SpecReloaded(session_id="", graph=candidate.graph.name,
                                           version=candidate.graph.version))
             log.info("spec %s: version %d applied from %s (%d change(s), %d live session(s))",
@@ -131,15 +192,52 @@ class Reloader:
             body["warnings"] = self.redactor.data([d.to_json() for d in candidate.warnings])
             return Result(200, body)
 
-    async def _validate(self, change_of: Callable[[], Any]) -> Candidate:
+    def _source_refusal(self) -> Result | None:
+        """Why the source cannot take an admin change at all (before anything is applied)."""
+        assert self.source is not None
+        writable = getattr(self.source, "writable", None)
+        if writable is not None and not writable():
+            error = SourceError("read_only_source", 409, f"{self.store.source} is read-only "
+                                "(a mounted ConfigMap?): change the spec where it comes from, "
+                                "or serve with --store so admin changes have somewhere to go")
+            return self._source_error(error)
+        return None
+
+    async def _write_back(self, candidate: Candidate,
+                          before: tuple[Any, CompiledGraph, str, Any]) -> Result | None:
+        """Write an applied admin change to the source; if it will not take it, undo the
+        change (live sessions get the previous settings back) and say why."""
+        assert self.source is not None and self.revision is not None
+        try:
+            revision = await self.source.propose(candidate.text, self.revision)
+        except SourceError as error:
+            undo = build_plan(candidate.graph, before[1], diff(candidate.data, before[0]),
+                              served=self._served)
+            self.store.restore(before)
+            self.target.serve(before[1])
+            await self.applier.apply(undo, self.target.live_sessions())
+            return self._source_error(error)
+        if revision.version != candidate.graph.version:
+            self.store.renumber(revision.version)
+        self.target.serve(self.store.graph)
+        self.revision = revision
+        return None
+
+    def _source_error(self, error: SourceError) -> Result:
+        log.warning("spec %s: admin change refused: %s", self.store.graph.name, error)
+        return Result(error.status, {"error": error.code, "message": str(error),
+                                     "version": self.store.version, "etag": self.store.etag,
+                                     **error.details})
+
+    async def _validate(self, change_of: Callable[[], Any], version: int | None) -> Candidate:
         """The validated candidate for a change, computed off the event loop and within the
         time bound. Raises SpecInvalid for every way the change can fail."""
         store = self.store
 
         def build() -> Candidate:
             change = change_of()
-            return store.candidate(change) if isinstance(change, str) \
-                else store.candidate_data(change)
+            return store.candidate(change, version) if isinstance(change, str) \
+                else store.candidate_data(change, version)
 
         try:
             async with asyncio.timeout(self._compile_timeout):

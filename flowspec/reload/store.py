@@ -1,6 +1,10 @@
 """The served spec as a versioned document: its text as written, the compiled graph, a version
 and an ETag, and the one place a change is validated before anything else sees it.
 
+The ETag is the document's content hash (the spec as written, `${VAR}` unresolved), so every
+worker and replica names the same document the same way; the version is the number the spec's
+source gave it (`flowspec.reload.source`). `If-Match` takes either.
+
 The store never holds resolved secrets in what it shows: `text` and `data` keep `${VAR}`
 references as written; only the compiled graph (never serialised) holds resolved values.
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,14 +97,16 @@ class SpecStore:
 
     @property
     def etag(self) -> str:
-        return f'"{self.version}"'
+        return f'"{self.graph.content_hash}"'
 
     def check_if_match(self, if_match: str | None) -> None:
-        """Raise Conflict unless `if_match` (absent, `*`, `"N"`, `N` or `W/"N"`) is current."""
+        """Raise Conflict unless `if_match` (absent, `*`, the ETag, or the version as `"N"`,
+        `N` or `W/"N"`) names the current document."""
         if if_match is None or if_match.strip() == "*":
             return
+        current = {str(self.version), self.graph.content_hash}
         for tag in if_match.split(","):
-            if tag.strip().removeprefix("W/").strip('"') == str(self.version):
+            if tag.strip().removeprefix("W/").strip('"') in current:
                 return
         raise Conflict(if_match.strip(), self.etag)
 
@@ -110,34 +117,48 @@ class SpecStore:
             return fileedit.apply_json_patch(self.data, patch)
         return fileedit.apply_merge_patch(self.data, patch)
 
-    def candidate_data(self, data: Any) -> Candidate:
+    def candidate_data(self, data: Any, version: int | None = None) -> Candidate:
         """Validate the whole document `data`; as `candidate`, without text on the fast path."""
-        graph = compile_valid(data, self.source, self.env, self.version + 1)
+        graph = compile_valid(data, self.source, self.env, version or self.version + 1)
         if graph is None:
-            return self.candidate(fileedit.rewrite(self.text, data, source=self.source))
+            return self.candidate(fileedit.rewrite(self.text, data, source=self.source),
+                                  version)
         warnings = [d for d in graph.diagnostics if d.severity is Severity.WARNING]
         # The last text written is a fine base even when stale: `rewrite` brings any text to
         # the new data.
         return Candidate(data, graph, diff(self.data, data), warnings, self._text, self.source)
 
-    def candidate(self, text: str) -> Candidate:
-        """Validate `text` whole, as `flowspec validate` would. Raises SpecInvalid (every
-        located error) and leaves the store unchanged."""
+    def candidate(self, text: str, version: int | None = None) -> Candidate:
+        """Validate `text` whole, as `flowspec validate` would, as `version` (default: the
+        next). Raises SpecInvalid (every located error) and leaves the store unchanged."""
         document = parse(text, self.source)
         data = copy.deepcopy(document.data)  # compiling resolves references in place
-        report = compile_document(document, self.env, version=self.version + 1)
+        report = compile_document(document, self.env, version=version or self.version + 1)
         graph = report.raise_for_errors()
         return Candidate(data, graph, diff(self.data, data), report.warnings, text,
                          self.source, text)
 
     def commit(self, candidate: Candidate) -> None:
-        if candidate.graph.version != self.version + 1:
+        if candidate.graph.version <= self.version:
             raise SpecInvalid([Diagnostic(code="reload.stale", source=self.source,
                                           message="The spec changed while this change was "
                                           "being planned; apply it again.")])
         self.data, self.graph = candidate.data, candidate.graph
         self._text = candidate._text if candidate._text is not None else candidate.base_text
         self._text_data = self.data if candidate._text is not None else _STALE
+
+    def renumber(self, version: int) -> None:
+        """Take the number the source gives the running document (at start, before any
+        session runs it)."""
+        if version != self.version:
+            self.graph = dataclasses.replace(self.graph, version=version, _out={}, _in={})
+
+    def snapshot(self) -> tuple[Any, CompiledGraph, str, Any]:
+        return self.data, self.graph, self._text, self._text_data
+
+    def restore(self, snapshot: tuple[Any, CompiledGraph, str, Any]) -> None:
+        """Undo a commit (a change the source would not take after all)."""
+        self.data, self.graph, self._text, self._text_data = snapshot
 
     def document(self) -> dict[str, Any]:
         """What `GET /admin/spec` shows: the document as written (references unresolved)."""

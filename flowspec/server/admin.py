@@ -30,6 +30,7 @@ from flowspec.redact import Redactor
 from flowspec.reload.apply import LiveSession
 from flowspec.reload.policy import AdminPolicy
 from flowspec.reload.service import Reloader, Result
+from flowspec.reload.source import SpecSource
 from flowspec.reload.store import PatchKind, SpecStore
 from flowspec.server.app import Server
 from flowspec.server.guard import bearer_matches, new_token, same_origin
@@ -175,10 +176,13 @@ def attach(server: Server, specs: Iterable[tuple[CompiledGraph, str]],
            prepare: Callable[[CompiledGraph], CompiledGraph], *, token: str | None = None,
            env: Mapping[str, str] | None = None, confirm_timeout: float = 5.0,
            allow_code: bool = False, api: bool = True,
-           redactor: Redactor | None = None) -> Admin:
+           redactor: Redactor | None = None,
+           sources: Mapping[str, SpecSource] | None = None) -> Admin:
     """Give `server` hot reload and (unless `api` is false) the admin API for `specs`:
     (compiled graph as written, its text). `prepare` turns a reloaded graph into what sessions
-    run (the offline rewrite). Without a `token` one is made (`Admin.token`)."""
+    run (the offline rewrite). `sources` holds the truth of each spec by name (without one, a
+    spec's changes live in memory only). Without a `token` one is made (`Admin.token`). Call
+    `Reloader.open` on each reloader before serving when there are sources."""
     reloaders: dict[str, Reloader] = {}
     policy = AdminPolicy(allow_code=allow_code)
     for graph, text in specs:
@@ -186,7 +190,8 @@ def attach(server: Server, specs: Iterable[tuple[CompiledGraph, str]],
         target = ServedSpec(server, graph.name, prepare)
         reloaders[graph.name] = Reloader(store, target, server.bus,
                                          confirm_timeout=confirm_timeout, policy=policy,
-                                         redactor=redactor)
+                                         redactor=redactor,
+                                         source=(sources or {}).get(graph.name))
     admin = Admin(reloaders, token=token or new_token())
     if api:
         admin.install(server.app)

@@ -20,7 +20,7 @@ from typing import TextIO
 
 from flowspec import limits
 from flowspec.errors import FlowspecError, SpecInvalid
-from flowspec.server.guard import write_token
+from flowspec.server.guard import state_dir, write_token
 from flowspec.spec.compiled import CompiledGraph
 
 log = logging.getLogger("flowspec.server")
@@ -90,7 +90,7 @@ async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", por
     changes the running specs."""
     from aiohttp import web
 
-    from flowspec.reload.watch import watch_file
+    from flowspec.reload.source import FileSource
     from flowspec.server.admin import attach
     from flowspec.server.app import Server
     from flowspec.server.guard import HostPolicy
@@ -106,11 +106,14 @@ async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", por
         async with offline_graphs(graphs, environ) as offline:
             hosts = HostPolicy(host, [*allowed_hosts, *_public_hosts(graphs)])
             server = Server(offline.graphs, max_sessions=max_sessions, hosts=hosts)
-            admin_api = attach(server, [(g, t) for g, t in zip(graphs, texts, strict=True)
-                                        if t is not None],
-                               lambda graph: repoint(offline, graph, environ),
+            served = [(g, t) for g, t in zip(graphs, texts, strict=True) if t is not None]
+            state = state_dir(environ)
+            sources = {g.name: FileSource(g.source, state=state) for g, _t in served}
+            admin_api = attach(server, served, lambda graph: repoint(offline, graph, environ),
                                token=options.token, env=environ, allow_code=options.allow_code,
-                               api=options.enabled, redactor=REDACTOR)
+                               api=options.enabled, redactor=REDACTOR, sources=sources)
+            for reloader in admin_api.reloaders.values():
+                await reloader.open()
             runner = web.AppRunner(server.app, access_log=None, handle_signals=False,
                                    keepalive_timeout=header_timeout)
             await runner.setup()
@@ -126,7 +129,7 @@ async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", por
             notice = banner(offline)
             if notice:
                 print(notice, file=out)
-            for graph in offline.graphs:
+            for graph in server.current.values():
                 print(f"serving {graph.name} v{graph.version} ({graph.source})", file=out)
             print(f"listening on http://{host}:{bound}/  (/healthz, /metrics)", file=out)
             if options.enabled and options.token is None:
@@ -137,7 +140,7 @@ async def serve(graphs: Sequence[CompiledGraph], *, host: str = "127.0.0.1", por
             unwatch = asyncio.Event()
             async with asyncio.TaskGroup() as tg:
                 for reloader in admin_api.reloaders.values() if watch else ():
-                    tg.create_task(watch_file(reloader.store.source, reloader, unwatch),
+                    tg.create_task(reloader.follow(unwatch),
                                    name=f"flowspec:watch:{reloader.store.source}")
                 await stop.wait()
                 unwatch.set()

@@ -61,3 +61,5 @@ def configure_logging(fmt: LogFormat = "text", level: int = logging.INFO) -> Non
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # It reports every batch of file events; the spec watcher says what matters itself.
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)

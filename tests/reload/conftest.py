@@ -17,6 +17,7 @@ from aiohttp import web
 from flowspec.emulator import Emulator
 from flowspec.emulator.records import ConnectionRecord
 from flowspec.emulator.script import parse_script
+from flowspec.reload.source import FileSource
 from flowspec.server.admin import Admin, attach
 from flowspec.server.app import Server
 from flowspec.server.offline import emulated_nodes, point_at
@@ -137,14 +138,24 @@ def pointed(graph: CompiledGraph, emulator: Emulator) -> CompiledGraph:
 
 @asynccontextmanager
 async def serving(tmp_path: Path, text: str = VOICE, *, token: str | None = None,
-                  script: str = SCRIPT) -> AsyncIterator[Served]:
-    path = tmp_path / "bot.yaml"
-    path.write_text(text)
+                  script: str = SCRIPT, source: bool = False, spec: Path | None = None,
+                  write: bool = True) -> AsyncIterator[Served]:
+    """A served spec. With `source`, its truth is the file `spec` (default `bot.yaml` in
+    `tmp_path`, written from `text` unless `write` is false), as `flowspec serve` has it."""
+    path = spec or tmp_path / "bot.yaml"
+    if write and spec is None:
+        path.write_text(text)
+    text = path.read_text()
     graph = compile_text(text, str(path), {}).raise_for_errors()
-    async with Emulator.start(pace=0, script=parse_script(script)) as emulator:
+    sources = {graph.name: FileSource(path, state=tmp_path / ".state", debounce_ms=10)} \
+        if source else None
+    async with Emulator.start(pace=0, script=parse_script(script),
+                              keep_records=True) as emulator:
         server = Server([pointed(graph, emulator)])
         admin = attach(server, [(graph, text)], lambda g: pointed(g, emulator), token=token,
-                       env={})
+                       env={}, sources=sources)
+        for reloader in admin.reloaders.values():
+            await reloader.open()
         runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
