@@ -171,8 +171,8 @@ def _admin_options(args: argparse.Namespace) -> object | None:
     they cannot be used."""
     import os
 
-    from flowspec.server.commands import AdminOptions
     from flowspec.server.guard import read_token_file
+    from flowspec.server.serving import AdminOptions
 
     if args.admin_token is not None:
         print("flowspec serve: --admin-token on the command line is visible to every user in "
@@ -200,8 +200,9 @@ def _admin_options(args: argparse.Namespace) -> object | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from flowspec.server.commands import AdminOptions, load_graphs, serve, serve_workers
+    from flowspec.server.commands import load_graphs
     from flowspec.server.logging import configure_logging
+    from flowspec.server.serving import AdminOptions, ServeOptions, serve, serve_workers
 
     if args.workers < 1:
         print("flowspec serve: --workers must be at least 1", file=sys.stderr)
@@ -212,29 +213,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     graphs = load_graphs(args.specs, sys.stderr)
     if graphs is None:
         return EXIT_INVALID
+    options = ServeOptions(host=args.host, port=args.port, drain_timeout=args.drain_timeout,
+                           admin=admin, watch=not args.no_watch,
+                           allowed_hosts=tuple(args.allowed_hosts),
+                           max_sessions=args.max_sessions, header_timeout=args.header_timeout,
+                           store=args.store, reuse_port=args.reuse_port, quiet=args.worker)
     if args.workers > 1:
         if args.port == 0:
             print("flowspec serve: --workers needs a fixed --port", file=sys.stderr)
             return EXIT_USAGE
-        forwarded = [*args.specs, "--host", args.host, "--port", str(args.port), "--log-format",
-                     args.log_format, "--drain-timeout", str(args.drain_timeout),
-                     "--max-sessions", str(args.max_sessions),
-                     "--header-timeout", str(args.header_timeout),
-                     *(["--no-watch"] if args.no_watch else []),
-                     *(["--no-admin"] if args.no_admin else []),
-                     *(["--admin-allow-code"] if args.admin_allow_code else []),
-                     *(a for host in args.allowed_hosts for a in ("--allowed-host", host))]
-        return serve_workers(forwarded, args.workers, admin)
+        configure_logging(args.log_format)
+        return serve_workers(graphs, options, args.specs, args.workers)
     configure_logging(args.log_format)
     from flowspec.errors import FlowspecError
 
     try:
-        return asyncio.run(serve(graphs, host=args.host, port=args.port,
-                                 drain_timeout=args.drain_timeout, reuse_port=args.reuse_port,
-                                 admin=admin, watch=not args.no_watch,
-                                 allowed_hosts=args.allowed_hosts,
-                                 max_sessions=args.max_sessions,
-                                 header_timeout=args.header_timeout))
+        return asyncio.run(serve(graphs, options))
     except FlowspecError as exc:
         print(f"flowspec serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -387,6 +381,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--drain-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="on SIGINT/SIGTERM, how long running calls may take to finish")
     p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--store", metavar="URL", help="keep the specs in a store shared by "
+                   "replicas (redis://HOST:PORT/DB): admin changes reach every replica")
     p.add_argument("--admin-token", help=argparse.SUPPRESS)
     p.add_argument("--admin-token-file", metavar="FILE", help="read the admin API's bearer "
                    "token from FILE (default: FLOWSPEC_ADMIN_TOKEN, else a new token per start, "

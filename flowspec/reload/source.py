@@ -89,9 +89,10 @@ class FileSource:
     # -- reading --------------------------------------------------------------------------------
 
     async def current(self) -> Revision:
-        return await asyncio.to_thread(self._current)
+        return await asyncio.to_thread(self.read_revision)
 
-    def _current(self) -> Revision:
+    def read_revision(self) -> Revision:
+        """`current`, blocking."""
         with self._locked():
             revision = self._number(self._read())
         self._seen = revision.etag

@@ -24,6 +24,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
@@ -242,7 +243,7 @@ class Server:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         status = "draining" if self.draining else "ok"
-        body = {"status": status, "sessions": len(self.sessions),
+        body = {"status": status, "sessions": len(self.sessions), "pid": os.getpid(),
                 "specs": [{"name": g.name, "version": g.version, "etag": g.content_hash}
                           for g in self.current.values()]}
         return web.json_response(body, status=503 if self.draining else 200)

@@ -64,19 +64,27 @@ def point_at(graph: CompiledGraph, node_ids: Sequence[str], http_base: str,
 
 @asynccontextmanager
 async def offline_graphs(graphs: Sequence[CompiledGraph], env: Mapping[str, str], *,
-                         pace: float = 1.0) -> AsyncIterator[Offline]:
+                         pace: float = 1.0, url: str | None = None) -> AsyncIterator[Offline]:
     """Start the emulator when any model node wants it (see the module docstring) and yield the
-    graphs pointed at it; stop it when the block exits. Without such nodes, nothing starts."""
+    graphs pointed at it; stop it when the block exits. Without such nodes, nothing starts.
+    With `url`, the emulator already runs there (one shared by the workers of a server)."""
     wanted = [(graph, emulated_nodes(graph, env)) for graph in graphs]
     if not any(ids for _graph, ids in wanted):
         yield Offline(tuple(graphs), (), None)
         return
+    emulated = tuple((graph.name, node_id) for graph, ids in wanted for node_id in ids)
+    if url:
+        base = url.rstrip("/")
+        ws = base.replace("http://", "ws://", 1)
+        yield Offline(tuple(point_at(graph, ids, f"{base}/v1", f"{ws}/v1") if ids else graph
+                            for graph, ids in wanted), emulated, base)
+        return
     from flowspec.emulator import Emulator
 
-    async with Emulator.start(pace=pace) as emulator:
+    # A served emulator keeps no message records: they would grow with every session.
+    async with Emulator.start(pace=pace, keep_records=False) as emulator:
         pointed = tuple(point_at(graph, ids, emulator.http_base_url, emulator.ws_base_url)
                         if ids else graph for graph, ids in wanted)
-        emulated = tuple((graph.name, node_id) for graph, ids in wanted for node_id in ids)
         yield Offline(pointed, emulated, emulator.base_url)
 
 

@@ -1,5 +1,5 @@
-"""`flowspec serve` as a process: what a load balancer sees while it drains, and connections that
-never finish their headers."""
+"""`flowspec serve` as a process: what a load balancer sees while it drains, connections that
+never finish their headers, and `--workers` serving one truth."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+from flowspec.server.guard import token_path
 
 ROOT = Path(__file__).resolve().parents[2]
 GUARD = 30.0
@@ -108,3 +110,53 @@ async def test_connections_that_never_finish_their_headers_are_closed() -> None:
         print(f"50 slow-header connections closed after {held:.2f} s")
     finally:
         await stop(process)
+
+
+async def test_workers_print_one_banner_share_one_emulator_and_serve_every_change(
+        tmp_path: Path) -> None:
+    spec = tmp_path / "bot.yaml"
+    spec.write_text((ROOT / "specs" / "text-chat.yaml").read_text())
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENAI_API_KEY", "FLOWSPEC_ADMIN_TOKEN")}
+    env |= {"FLOWSPEC_STATE_DIR": str(tmp_path / "state"), "PYTHONUNBUFFERED": "1"}
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flowspec.cli", "serve", str(spec), "--port", str(port),
+        "--workers", "2", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        # A new connection per request, so the kernel spreads them over the workers.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) \
+                as http:
+            async with asyncio.timeout(GUARD):
+                workers: set[int] = set()
+                while len(workers) < 2:  # both workers answer
+                    try:
+                        async with http.get(f"{base}/healthz") as response:
+                            workers.add((await response.json())["pid"])
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+            token = token_path(port, env).read_text().strip()
+            auth = {"Authorization": f"Bearer {token}"}
+            async with http.patch(f"{base}/admin/spec", json={"description": "Changed."},
+                                  headers=auth | {"Content-Type": "application/merge-patch+json"}
+                                  ) as response:
+                assert response.status == 200, await response.text()
+                changed = await response.json()
+            # Every worker serves the change within the bound README states (1 s).
+            await asyncio.sleep(1.0)
+            seen = []
+            for _ in range(20):
+                async with http.get(f"{base}/healthz") as r:
+                    body = await r.json()
+                    seen.append((body["pid"], body["specs"][0]["version"],
+                                 body["specs"][0]["etag"]))
+            assert {pid for pid, _v, _e in seen} == workers
+            assert {(v, f'"{e}"') for _p, v, e in seen} == {(changed["version"],
+                                                             changed["etag"])}
+    finally:
+        out = await stop(process)
+    assert out.count("listening on") == 1, out
+    assert out.count("built-in OpenAI emulator") == 1, out
+    assert out.count(token) == 1, out
