@@ -88,26 +88,35 @@ class Reloader:
     async def patch(self, kind: PatchKind, patch: Any, if_match: str | None = None) -> Result:
         """Apply a JSON Patch (RFC 6902) or merge patch (RFC 7396) to the document as written."""
         return await self._change(lambda: self.store.patched_data(kind, patch), if_match,
-                                  "admin")
+                                  "admin", write=True)
 
     async def replace(self, text: str, origin: str = "file",
                       if_match: str | None = None) -> Result:
-        """Make `text` the spec (a saved file, a whole document)."""
-        return await self._change(lambda: text, if_match, origin)
+        """Make `text` the spec: a whole document through the admin API (`origin` "admin"), or
+        a saved file. Either is written to a store when the truth lives in one."""
+        write = origin == "admin" or (self.source is not None and self.source.kind != "file")
+        return await self._change(lambda: text, if_match, origin, write=write)
 
     async def open(self) -> None:
         """Take the source's current revision (at start, before any session runs): its number,
         and its text when it differs from what the store was made from."""
         if self.source is None:
             return
-        revision = await self.source.current()
+        try:
+            revision = await self.source.current()
+        except SourceError as exc:
+            # The store is away: serve what was loaded; `follow` catches up once it is back,
+            # and until then admin changes are refused.
+            log.warning("spec %s: %s; serving %s until the store is back",
+                        self.store.graph.name, exc, self.store.source)
+            return
         if revision.text != self.store.text:
             # Changed since it was loaded: the truth wins when it is valid.
             if (await self._take(revision)).ok:
                 return
         self.store.renumber(revision.version)
         self.target.serve(self.store.graph)
-        self.revision = revision
+        self._serving(revision)
 
     async def follow(self, stop: asyncio.Event) -> None:
         """Apply the source's revisions made elsewhere until `stop` is set. Nothing a revision
@@ -132,13 +141,18 @@ class Reloader:
         result = await self._change(lambda: revision.text, None, self.source.kind,
                                     version=revision.version)
         if result.ok:
-            self.revision = revision
+            self._serving(revision)
         return result
+
+    def _serving(self, revision: Revision) -> None:
+        self.revision = revision
+        if self.source is not None:
+            self.source.served(revision)
 
     async def replace_data(self, data: Any, origin: str = "admin",
                            if_match: str | None = None) -> Result:
         """Make `data` (a whole document as JSON) the spec."""
-        return await self._change(lambda: data, if_match, origin)
+        return await self._change(lambda: data, if_match, origin, write=origin == "admin")
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every live session of this spec with the version it runs."""
@@ -146,7 +160,9 @@ class Reloader:
                  "graph_version": s.graph.version} for s in self.target.live_sessions()]
 
     async def _change(self, change_of: Callable[[], Any], if_match: str | None,
-                      origin: str, *, version: int | None = None) -> Result:
+                      origin: str, *, version: int | None = None, write: bool = False) -> Result:
+        """The pipeline. `write`: the change did not come from the source, and goes to it."""
+        write = write and self.source is not None
         self.received_at = time.perf_counter()
         async with self.store.lock:
             store = self.store
@@ -170,7 +186,7 @@ class Reloader:
             if not plan.ok:
                 errors = [_located(candidate, c.change.pointer, c.reason) for c in plan.rejected]
                 return self._invalid(errors, origin, plan)
-            if origin == "admin" and self.source is not None and self.revision is not None:
+            if write:
                 refusal = self._source_refusal()
                 if refusal is not None:
                     return refusal
@@ -179,7 +195,7 @@ class Reloader:
             self.redactor.learn([candidate.data], store.env)
             self.target.serve(candidate.graph)
             reports = await self.applier.apply(plan, self.target.live_sessions())
-            if origin == "admin" and self.source is not None and self.revision is not None:
+            if write:
                 refusal = await self._write_back(candidate, before)
                 if refusal is not None:
                     return refusal
@@ -193,15 +209,14 @@ class Reloader:
             return Result(200, body)
 
     def _source_refusal(self) -> Result | None:
-        """Why the source cannot take an admin change at all (before anything is applied)."""
+        """Why the source cannot take a change at all (before anything is applied)."""
         assert self.source is not None
-        writable = getattr(self.source, "writable", None)
-        if writable is not None and not writable():
-            error = SourceError("read_only_source", 409, f"{self.store.source} is read-only "
-                                "(a mounted ConfigMap?): change the spec where it comes from, "
-                                "or serve with --store so admin changes have somewhere to go")
-            return self._source_error(error)
-        return None
+        error = self.source.refusal()
+        if error is None and self.revision is None:
+            error = SourceError("store_unavailable", 503, "the spec's source has not been "
+                                "reached since this server started; changes are refused until "
+                                "it is")
+        return None if error is None else self._source_error(error)
 
     async def _write_back(self, candidate: Candidate,
                           before: tuple[Any, CompiledGraph, str, Any]) -> Result | None:
@@ -220,7 +235,7 @@ class Reloader:
         if revision.version != candidate.graph.version:
             self.store.renumber(revision.version)
         self.target.serve(self.store.graph)
-        self.revision = revision
+        self._serving(revision)
         return None
 
     def _source_error(self, error: SourceError) -> Result:

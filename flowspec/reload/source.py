@@ -69,9 +69,20 @@ class SpecSource(Protocol):
         `stop` is set."""
         ...
 
+    def refusal(self) -> SourceError | None:
+        """Why the source would take no change now (read-only, unreachable), before anything
+        is applied; None when it may."""
+        ...
+
+    def served(self, revision: Revision) -> None:
+        """This process now serves `revision` (a store that lost its data is seeded with it)."""
+        ...
+
     def health(self) -> dict[str, Any]:
         """What `/healthz` says of the source."""
         ...
+
+    async def close(self) -> None: ...
 
 
 class FileSource:
@@ -136,11 +147,9 @@ class FileSource:
         return await asyncio.to_thread(self._propose, text, base)
 
     def _propose(self, text: str, base: Revision) -> Revision:
-        if not self.writable():
-            raise SourceError(
-                "read_only_source", 409, f"{self.path} is read-only (a mounted ConfigMap?): "
-                "change the spec where it comes from, or serve with --store so admin changes "
-                "have somewhere to go", source=str(self.path))
+        refused = self.refusal()
+        if refused is not None:
+            raise refused
         with self._locked():
             on_disk = self._read()
             if text_etag(on_disk) != base.etag:
@@ -159,9 +168,17 @@ class FileSource:
         self._seen = revision.etag
         return revision
 
-    def writable(self) -> bool:
+    def refusal(self) -> SourceError | None:
         target = Path(os.path.realpath(self.path))
-        return os.access(target, os.W_OK) and os.access(target.parent, os.W_OK | os.X_OK)
+        if os.access(target, os.W_OK) and os.access(target.parent, os.W_OK | os.X_OK):
+            return None
+        return SourceError(
+            "read_only_source", 409, f"{self.path} is read-only (a mounted ConfigMap?): change "
+            "the spec where it comes from, or serve with --store so admin changes have "
+            "somewhere to go", source=str(self.path))
+
+    def served(self, revision: Revision) -> None:
+        self._seen = revision.etag
 
     # -- watching -------------------------------------------------------------------------------
 
@@ -197,6 +214,9 @@ class FileSource:
 
     def health(self) -> dict[str, Any]:
         return {"kind": self.kind, "ok": True, "path": str(self.path)}
+
+    async def close(self) -> None:
+        return None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -33,6 +33,7 @@ from aiohttp import web
 
 from flowspec import limits
 from flowspec.errors import FlowspecError, UsageError
+from flowspec.reload.source import SpecSource
 from flowspec.runtime.bus import Bus
 from flowspec.runtime.node import Context, Node, NodeFactory
 from flowspec.runtime.registry import DEFAULT_REGISTRY, Registry
@@ -72,7 +73,10 @@ class Server:
         self.registry = registry
         self.bus = bus or Bus()
         self.sessions: dict[str, Session] = {}
-        self.metrics = ServerMetrics(self.bus, lambda: self.sessions.values())
+        self.metrics = ServerMetrics(self.bus, lambda: self.sessions.values(),
+                                     lambda: self.sources)
+        self.sources: dict[str, SpecSource] = {}
+        """Where each served spec's truth lives (set by `serve`), for `/healthz`."""
         self.max_sessions = max_sessions
         self.draining = False
         self._idle = asyncio.Event()
@@ -244,9 +248,18 @@ class Server:
     async def _healthz(self, request: web.Request) -> web.Response:
         status = "draining" if self.draining else "ok"
         body = {"status": status, "sessions": len(self.sessions), "pid": os.getpid(),
-                "specs": [{"name": g.name, "version": g.version, "etag": g.content_hash}
-                          for g in self.current.values()]}
+                "specs": [self._spec_health(g) for g in self.current.values()]}
         return web.json_response(body, status=503 if self.draining else 200)
+
+    def _spec_health(self, graph: CompiledGraph) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": graph.name, "version": graph.version,
+                                "etag": graph.content_hash}
+        source = self.sources.get(graph.name)
+        if source is not None:
+            # A replica whose store is away still serves its last good version: it says so,
+            # and stays in rotation.
+            body["source"] = source.health()
+        return body
 
     async def _metrics(self, request: web.Request) -> web.Response:
         response = web.Response(body=self.metrics.render())

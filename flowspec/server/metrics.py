@@ -17,11 +17,13 @@ so no secret can reach a scrape.
     flowspec_reloads_total{spec,outcome}       spec reloads, applied or rejected
     flowspec_sessions_refused_total{spec,reason}  connections refused: capacity, origin,
                                                signature, draining
+    flowspec_source_up{spec,kind}              1 while the spec's truth (file, store) is
+                                               reachable, 0 while it is not
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -42,6 +44,7 @@ from flowspec.runtime.bus import (
 )
 
 if TYPE_CHECKING:
+    from flowspec.reload.source import SpecSource
     from flowspec.runtime.session import Session
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -66,8 +69,22 @@ class _QueueDepth(Collector):
         yield family
 
 
+class _SourceUp(Collector):
+    def __init__(self, sources: Callable[[], Mapping[str, SpecSource]]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("flowspec_source_up", "1 while the spec's truth (its file "
+                                   "or store) is reachable.", labels=["spec", "kind"])
+        for name, source in sorted(self._sources().items()):
+            health = source.health()
+            family.add_metric([name, str(health.get("kind", ""))], 1 if health.get("ok") else 0)
+        yield family
+
+
 class ServerMetrics:
-    def __init__(self, bus: Bus, sessions: Callable[[], Iterable[Session]]) -> None:
+    def __init__(self, bus: Bus, sessions: Callable[[], Iterable[Session]],
+                 sources: Callable[[], Mapping[str, SpecSource]] = dict) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.sessions_total = Counter("flowspec_sessions", "Sessions started.", ["spec"],
@@ -101,6 +118,7 @@ class ServerMetrics:
             "flowspec_sessions_refused", "Connections refused before a session started, by "
             "reason (capacity, origin, signature, draining).", ["spec", "reason"], registry=r)
         r.register(_QueueDepth(sessions))
+        r.register(_SourceUp(sources))
         self._spec_of: dict[str, str] = {}
         self._subscription = bus.subscribe(self._on_event)
 

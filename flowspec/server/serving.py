@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 import signal
 import subprocess
@@ -23,10 +24,13 @@ from pathlib import Path
 from typing import TextIO
 
 from flowspec import limits
-from flowspec.reload.source import FileSource, SourceError
+from flowspec.reload.service import Reloader
+from flowspec.reload.source import FileSource, SourceError, SpecSource
 from flowspec.server.commands import EXIT_OK, EXIT_USAGE, stop_event
 from flowspec.server.guard import new_token, state_dir, write_token
 from flowspec.spec.compiled import CompiledGraph
+
+log = logging.getLogger("flowspec.server")
 
 EMULATOR_URL_ENV = "FLOWSPEC_EMULATOR_URL"
 """Set by the parent of `--workers`: the one emulator every worker talks to."""
@@ -96,7 +100,9 @@ async def serve(graphs: Sequence[CompiledGraph], options: ServeOptions | None = 
             server = Server(offline.graphs, max_sessions=opts.max_sessions, hosts=hosts)
             served = [(g, t) for g, t in zip(graphs, texts, strict=True) if t is not None]
             state = state_dir(environ)
-            sources = {g.name: FileSource(g.source, state=state) for g, _t in served}
+            files = {g.name: FileSource(g.source, state=state) for g, _t in served}
+            sources = await _stores(opts.store, files) if opts.store else dict(files)
+            server.sources.update(sources)
             admin = attach(server, served, lambda graph: repoint(offline, graph, environ),
                            token=opts.admin.token, env=environ,
                            allow_code=opts.admin.allow_code, api=opts.admin.enabled,
@@ -126,9 +132,13 @@ async def serve(graphs: Sequence[CompiledGraph], options: ServeOptions | None = 
                 print("\n".join(line for line in lines if line), file=out, flush=True)
             unwatch = asyncio.Event()
             async with asyncio.TaskGroup() as tg:
-                for reloader in admin.reloaders.values() if opts.watch else ():
-                    tg.create_task(reloader.follow(unwatch),
-                                   name=f"flowspec:watch:{reloader.store.source}")
+                for name, reloader in admin.reloaders.items():
+                    if opts.watch or opts.store:  # a store's changes are followed regardless
+                        tg.create_task(reloader.follow(unwatch),
+                                       name=f"flowspec:follow:{name}")
+                    if opts.watch and opts.store:
+                        tg.create_task(_propose_file_edits(files[name], reloader, unwatch),
+                                       name=f"flowspec:watch:{name}")
                 await stop.wait()
                 unwatch.set()
             if not opts.quiet:
@@ -136,12 +146,38 @@ async def serve(graphs: Sequence[CompiledGraph], options: ServeOptions | None = 
             await server.drain(opts.drain_timeout)
             await site.stop()
             await runner.cleanup()
+            for source in sources.values():
+                await source.close()
     finally:
         restore()
         if token_file is not None:
             with contextlib.suppress(OSError):
                 token_file.unlink()
     return EXIT_OK
+
+
+async def _stores(url: str, files: Mapping[str, FileSource]) -> dict[str, SpecSource]:
+    """A Redis source per spec, seeded (when the store holds none) with its file."""
+    from flowspec.reload.redis_source import RedisSource
+
+    stores: dict[str, SpecSource] = {}
+    for name, file in files.items():
+        stores[name] = RedisSource(url, name, await file.current())
+    return stores
+
+
+async def _propose_file_edits(file: FileSource, reloader: Reloader,
+                              stop: asyncio.Event) -> None:
+    """With a store, an edit of the spec file (a new ConfigMap) becomes the store's next
+    version, as an admin change would."""
+    async for revision in file.changes(stop):
+        try:
+            result = await reloader.replace(revision.text, origin=str(file.path))
+        except Exception as exc:  # supervision boundary: a file never stops the server
+            log.error("%s could not be applied", file.path, exc_info=exc)
+            continue
+        if not result.ok:
+            log.warning("%s: not applied (%s)", file.path, result.body.get("message"))
 
 
 def serving_lines(graphs: Iterable[CompiledGraph]) -> list[str]:
