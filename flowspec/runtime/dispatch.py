@@ -292,9 +292,10 @@ class NodeContext:
         self._session.bus.publish(event)
 
     def spawn(
-        self, coro: Coroutine[Any, Any, None], *, name: str | None = None
+        self, coro: Coroutine[Any, Any, None], *, name: str | None = None,
+        essential: bool = False,
     ) -> asyncio.Task[None]:
-        return self._session.spawn(self._slot, coro, name=name)
+        return self._session.spawn(self._slot, coro, name=name, essential=essential)
 
     async def call_tool(self, call: FunctionCallFrame) -> None:
         await self._session.tools.call(self._node_id, call)

@@ -79,10 +79,15 @@ class Context(Protocol):
         ...
 
     def spawn(
-        self, coro: Coroutine[Any, Any, None], *, name: str | None = None
+        self, coro: Coroutine[Any, Any, None], *, name: str | None = None,
+        essential: bool = False,
     ) -> asyncio.Task[None]:
         """Run `coro` (a receive loop, a tool call) in a task the session owns and supervises:
-        an exception becomes a node failure; the task is cancelled before the node stops."""
+        an exception becomes a node failure; the task is cancelled before the node stops.
+
+        Mark `essential` a task the session cannot live without (a loop receiving from a client
+        or a provider): its failure is fatal, so the session is cancelled rather than left
+        running deaf."""
         ...
 
     async def call_tool(self, call: FunctionCallFrame) -> None:

@@ -3,8 +3,9 @@
 A session owns its node instances, its edges, a TaskGroup for every task it runs (the tails of
 suspended `handle` calls, and the node tasks started with `Context.spawn`), and the supervision
 policy: a node that raises produces an `ErrorFrame` on its outputs and a `NodeFailed` bus event,
-and the session goes on unless the failure is fatal (during `start`, or an exception whose
-`fatal` attribute is true). Sessions share nothing but the bus, so one never affects another.
+and the session goes on unless the failure is fatal (during `start`, in a task spawned as
+essential, or an exception whose `fatal` attribute is true): a fatal failure cancels the session.
+Sessions share nothing but the bus, so one never affects another.
 
     async with executor.session(graph) as session:   # builds and starts every node
         await session.wait()                          # until a node emits EndFrame/CancelFrame
@@ -318,12 +319,12 @@ class Session:
             self._quiet.set_result(None)
 
     def spawn(self, slot: Slot, coro: Coroutine[Any, Any, None], *,
-              name: str | None = None) -> asyncio.Task[None]:
+              name: str | None = None, essential: bool = False) -> asyncio.Task[None]:
         if self._tg is None or self.state >= State.CANCELLING:
             coro.close()
             raise UsageError(f"Session {self.id} is not running; node {slot.node_id!r} "
                              "cannot start a task.")
-        task = self._tg.create_task(self._supervise(slot, coro),
+        task = self._tg.create_task(self._supervise(slot, coro, essential),
                                     name=name or f"flowspec:{slot.node_id}:task")
         if slot.tasks is None:
             slot.tasks = set()
@@ -332,16 +333,19 @@ class Session:
         task.add_done_callback(lambda _task: coro.close())
         return task
 
-    async def _supervise(self, slot: Slot, coro: Coroutine[Any, Any, None]) -> None:
+    async def _supervise(self, slot: Slot, coro: Coroutine[Any, Any, None],
+                         essential: bool) -> None:
         try:
             await coro
         except Exception as exc:  # supervision boundary
-            self.node_failed(slot, exc, "task")
+            self.node_failed(slot, exc, "task", fatal=essential)
 
-    def node_failed(self, slot: Slot, exc: BaseException, during: str) -> None:
-        fatal = during == "start" or bool(getattr(exc, "fatal", False))
-        log.warning("session %s: node %r failed in %s: %r", self.id, slot.node_id, during, exc,
-                    exc_info=exc)
+    def node_failed(self, slot: Slot, exc: BaseException, during: str, *,
+                    fatal: bool = False) -> None:
+        fatal = fatal or during == "start" or bool(getattr(exc, "fatal", False))
+        log.log(logging.ERROR if fatal else logging.WARNING, "session %s: node %r failed in %s: "
+                "%r%s", self.id, slot.node_id, during, exc,
+                "; the session ends" if fatal else "", exc_info=exc)
         self.bus.publish(NodeFailed(session_id=self.id, node_id=slot.node_id, error=exc,
                                     fatal=fatal, during=during))
         if self.state is State.RUNNING:

@@ -4,7 +4,8 @@ One object per connection: the greeting (`session.started`) and farewell (`sessi
 receive loop with its size limit, and the replies every protocol gives alike: `ping` → `pong`,
 `end` hangs up, a message that cannot be used gets an `error` reply and the session goes on. The
 transport supplies what differs: the handler of its own message types, and of binary messages if
-it takes any. When the loop ends, the session is asked to end with the reason.
+it takes any. When the loop ends, however it ends, the session is asked to end with the reason;
+the loop is essential to its session, so a failure in it cancels the session.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class ClientChannel:
             **greeting,
         })
         self.ctx.spawn(self._receive(on_message, on_binary),
-                       name=f"flowspec:{self.ctx.node_id}:receive")
+                       name=f"flowspec:{self.ctx.node_id}:receive", essential=True)
 
     async def close(self) -> None:
         if self.connection.socket.closed:
@@ -59,13 +60,24 @@ class ClientChannel:
         await self.connection.socket.close(self.close_code, "session ended")
 
     async def _receive(self, on_message: MessageHandler, on_binary: BinaryHandler | None) -> None:
+        # Whatever ends the loop, the session is asked to end: a session whose client is no
+        # longer read would never notice the client leave.
+        reason = ""  # cancelled: the session is ending already, for its own reason
+        try:
+            reason = await self._read(on_message, on_binary)
+        except Exception as exc:
+            # Spawned as essential: the session also sees the failure itself, and cancels.
+            reason = f"receiving from the client failed: {exc!r}"
+            raise
+        finally:
+            await self.ctx.emit(EndFrame(reason=reason))
+
+    async def _read(self, on_message: MessageHandler, on_binary: BinaryHandler | None) -> str:
         socket = self.connection.socket
-        reason = "client disconnected"
         while (message := await socket.receive()) is not None:
             if len(message) > self.max_message_bytes:
                 await socket.close(CLOSE_TOO_BIG, "message too big")
-                reason = "client message too big"
-                break
+                return "client message too big"
             try:
                 if isinstance(message, bytes):
                     if on_binary is None:
@@ -75,15 +87,14 @@ class ClientChannel:
                     continue
                 kind, body = parse_object(message)
                 if kind == "end":
-                    reason = "client ended the session"
-                    break
+                    return "client ended the session"
                 if kind == "ping":
                     await self.send({"type": "pong"})
                     continue
                 await on_message(kind, body)
             except ClientMessageError as exc:
                 await socket.send_text(error_message(exc.code, str(exc)))
-        await self.ctx.emit(EndFrame(reason=reason))
+        return "client disconnected"
 
 
 def user_text(body: dict[str, Any]) -> str:

@@ -61,7 +61,8 @@ class ConsoleTransport:
 
     async def start(self) -> None:
         if self.io is not None:
-            self.ctx.spawn(self._read(), name=f"flowspec:{self.ctx.node_id}:stdin")
+            self.ctx.spawn(self._read(), name=f"flowspec:{self.ctx.node_id}:stdin",
+                           essential=True)
 
     async def stop(self) -> None:
         if self.io is not None:

@@ -60,7 +60,8 @@ class TwilioTransport:
 
     async def start(self) -> None:
         if self.connection is not None:
-            self.ctx.spawn(self._receive(), name=f"flowspec:{self.ctx.node_id}:receive")
+            self.ctx.spawn(self._receive(), name=f"flowspec:{self.ctx.node_id}:receive",
+                           essential=True)
 
     async def stop(self) -> None:
         if self.connection is not None and not self.connection.socket.closed:
@@ -105,9 +106,20 @@ class TwilioTransport:
     # -- input -----------------------------------------------------------------------------------
 
     async def _receive(self) -> None:
+        # As for the browser's socket: however the loop ends, the session is asked to end.
+        reason = ""  # cancelled: the session is ending already, for its own reason
+        try:
+            reason = await self._read()
+        except Exception as exc:
+            # Spawned as essential: the session also sees the failure itself, and cancels.
+            reason = f"receiving from Twilio failed: {exc!r}"
+            raise
+        finally:
+            await self.ctx.emit(EndFrame(reason=reason))
+
+    async def _read(self) -> str:
         assert self.connection is not None
         socket = self.connection.socket
-        reason = "Twilio closed the stream"
         while (message := await socket.receive()) is not None:
             try:
                 if isinstance(message, bytes) or len(message) > MAX_MESSAGE_BYTES:
@@ -115,14 +127,13 @@ class TwilioTransport:
                                              "messages of a few hundred bytes.")
                 event, body = parse_object(message, key="event")
                 if await self._on_event(event, body):
-                    reason = "call ended"
-                    break
+                    return "call ended"
             except ClientMessageError as exc:
                 # Twilio cannot act on error replies: the message is dropped, and reported.
                 self.ctx.publish(ClientMessageRejected(
                     session_id=self.ctx.session_id, node_id=self.ctx.node_id, code=exc.code,
                     message=str(exc)))
-        await self.ctx.emit(EndFrame(reason=reason))
+        return "Twilio closed the stream"
 
     async def _on_event(self, event: str, body: dict[str, Any]) -> bool:
         match event:

@@ -66,7 +66,8 @@ class WavTransport:
             # Read now, so that a missing or unreadable file fails the session's start loudly.
             src, data = read_wav(self.input_path)
             self._input = convert(data, src, self.format)
-            self.ctx.spawn(self._feed(), name=f"flowspec:{self.ctx.node_id}:feed")
+            self.ctx.spawn(self._feed(), name=f"flowspec:{self.ctx.node_id}:feed",
+                           essential=True)
 
     async def stop(self) -> None:
         if self.output_path is not None:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from flowspec import limits
+
 if TYPE_CHECKING:
     from aiohttp import web
 
@@ -74,9 +76,14 @@ class ClientMessageError(ValueError):
 def parse_object(text: str, *, key: str = "type") -> tuple[str, dict[str, Any]]:
     """`(kind, message)` from a client's JSON text message whose `key` names its kind.
 
-    Raises ClientMessageError for non-JSON, a non-object or a missing kind."""
+    Raises ClientMessageError for non-JSON, JSON beyond the client bounds (`limits.CLIENT_*`:
+    nesting, number length, NaN and infinities), a non-object or a missing kind."""
     try:
-        message = json.loads(text)
+        message = limits.loads(text, max_depth=limits.CLIENT_MAX_DEPTH,
+                               max_digits=limits.CLIENT_MAX_NUMBER_DIGITS)
+    except limits.InputTooComplex as exc:
+        raise ClientMessageError("message_too_complex", f"The message is beyond what a client "
+                                 f"may send: {exc}.") from None
     except ValueError as exc:
         raise ClientMessageError("invalid_json", f"The message is not JSON: {exc}.") from None
     if not isinstance(message, dict):

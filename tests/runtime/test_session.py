@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 
 import pytest
@@ -12,9 +13,9 @@ from flowspec.frames import EndFrame, ErrorFrame, Frame, StartFrame, TextFrame
 from flowspec.runtime import Context, Executor, Registry
 from flowspec.runtime.bus import NodeFailed, SessionEnded, SessionStarted
 from flowspec.runtime.session import State
-from flowspec.testing import RecorderNode, capture_events, graph
+from flowspec.testing import RecorderNode, capture_events, graph, until
 
-from .conftest import settle, texts
+from .conftest import BoomError, settle, texts
 
 
 class SocketNode:
@@ -124,6 +125,59 @@ async def test_fatal_failure_cancels_only_its_own_session(executor: Executor) ->
     assert [(e.session_id, e.cancelled) for e in ended] == [(doomed.id, True),
                                                             (healthy.id, False)]
     assert texts(healthy.node("sink")) == ["still here"]
+
+
+class LoopNode:
+    """Runs a loop task that fails when told to: an essential one (a receive loop) with
+    `test.essential`, an ordinary one (a side job) with `test.side`."""
+
+    def __init__(self, ctx: Context, *, essential: bool) -> None:
+        self.ctx = ctx
+        self.essential = essential
+        self.fail = asyncio.Event()
+
+    async def start(self) -> None:
+        self.ctx.spawn(self._loop(), name="loop", essential=self.essential)
+
+    async def _loop(self) -> None:
+        await self.fail.wait()
+        raise BoomError("the loop broke")
+
+    async def handle(self, frame: Frame, port: str) -> None:
+        await self.ctx.emit(frame)
+
+    async def stop(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("essential", [True, False])
+async def test_an_essential_task_that_fails_cancels_its_session_an_ordinary_one_does_not(
+    executor: Executor, registry: Registry, essential: bool,
+) -> None:
+    registry.register("test.loop", functools.partial(LoopNode, essential=essential))
+    g = graph({"src": "test.loop", "sink": "test.recorder"}, ["src -> sink"])
+    with capture_events(executor.bus, NodeFailed, SessionEnded) as events:
+        async with executor.session(g) as session:
+            loop = session.node("src")
+            assert isinstance(loop, LoopNode)
+            loop.fail.set()
+            if essential:
+                await session.wait()
+            else:
+                await until(lambda: any(isinstance(e, NodeFailed) for e in events))
+                await session.send("src", TextFrame(text="still here"))
+                assert session.state is State.RUNNING
+    (failed,) = [e for e in events if isinstance(e, NodeFailed)]
+    assert (failed.node_id, failed.during, failed.fatal) == ("src", "task", essential)
+    (ended,) = [e for e in events if isinstance(e, SessionEnded)]
+    assert ended.cancelled is essential
+    sink = session.node("sink")
+    assert isinstance(sink, RecorderNode)
+    assert [f.fatal for f in sink.of(ErrorFrame)] == [essential]
+    if essential:
+        assert session.close_reason == "node 'src' failed: the loop broke"
+    else:
+        assert texts(sink) == ["still here"]
 
 
 async def test_failure_to_start_raises_and_leaves_nothing_running(executor: Executor) -> None:

@@ -13,7 +13,7 @@ from flowspec.frames import (
     PlaybackProgressFrame,
 )
 from flowspec.runtime import Bus
-from flowspec.runtime.bus import ClientConnected, ClientMessageRejected
+from flowspec.runtime.bus import ClientConnected, ClientMessageRejected, NodeFailed
 from flowspec.spec.models.transports import TwilioTransportSpec
 from flowspec.testing import capture_events, until
 from flowspec.transports.twilio import (
@@ -167,3 +167,48 @@ def test_signature_matches_twilios_documented_example() -> None:
     assert signature_valid("12345", url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
     assert not signature_valid("12345", url, {**params, "Digits": "9"},
                                "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+
+
+async def test_messages_beyond_the_client_bounds_are_rejected_and_the_call_goes_on() -> None:
+    pair, bus = MemorySocketPair(), Bus()
+    with capture_events(bus, ClientMessageRejected) as events:
+        async with echo_session(SPEC, factory(pair, FakeClock()), bus) as (_session, llm):
+            await pair.client.send_text("[" * 30000)
+            await pair.client.send_text('{"event": "mark", "n": ' + "9" * 400 + "}")
+            await pair.client.send_text('{"event": "media", "n": 1e999}')
+            await pair.client.send_json(start_message())
+            await pair.client.send_json(media(b"\x01" * 160))
+            await until(lambda: llm.of(AudioFrame))
+    assert [e.code for e in events if isinstance(e, ClientMessageRejected)] == [
+        "message_too_complex"] * 3
+
+
+class BrokenSocket:
+    """A client socket whose next read fails in a way no protocol handles."""
+
+    closed = False
+
+    async def receive(self) -> None:
+        raise RuntimeError("the socket broke")
+
+    async def send_text(self, text: str) -> None:
+        return None
+
+    async def send_bytes(self, data: bytes) -> None:
+        return None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = True
+
+
+async def test_a_receive_loop_that_fails_ends_the_call() -> None:
+    bus, socket = Bus(), BrokenSocket()
+    transport = functools.partial(TwilioTransport, connection=Connection(socket=socket),
+                                  clock=FakeClock())
+    with capture_events(bus, NodeFailed) as events:
+        async with echo_session(SPEC, transport, bus) as (session, _llm):
+            await session.wait()
+    assert [(e.node_id, e.fatal) for e in events if isinstance(e, NodeFailed)] == [
+        ("caller", True)]
+    assert "the socket broke" in session.close_reason
+    assert socket.closed
