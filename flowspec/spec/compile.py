@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from flowspec.errors import Diagnostic, Severity, SpecInvalid
+from flowspec.spec.bounds import check_data_limits
 from flowspec.spec.compiled import CompiledGraph
-from flowspec.spec.load import Document, interpolate, join_pointer, parse
+from flowspec.spec.load import Document, interpolate, join_pointer, parse, read_text
+
+__all__ = ["Report", "check_data_limits", "compile_document", "compile_file", "compile_text",
+           "content_hash", "load_graph"]
 
 
 @dataclass(slots=True)
@@ -71,30 +75,50 @@ def content_hash(data: Any) -> str:
 
 def compile_document(doc: Document, env: Mapping[str, str] | None = None,
                      version: int = 1) -> Report:
-    """Compile a parsed document. Never raises for problems in the spec: they are in the report."""
+    """Compile a parsed document. Never raises for problems in the spec: they are in the report.
+
+    The bounds of `flowspec.limits` are checked first, whether or not the document came through
+    `parse` (the admin API hands over data): the later stages are sized for documents within
+    them, and the JSON Schema alone would spend many seconds on 10,000 nodes."""
+    report = Report(source=doc.source, document=doc)
+    report.diagnostics.extend(check_data_limits(doc.data, doc.source, document=doc))
+    if report.errors:
+        return report
+    try:
+        _compile_checked(doc, env, version, report)
+    except RecursionError:
+        # Documents within the depth limit leave ample stack; a caller already deep in its own
+        # stack may still run out, and gets an answer rather than a traceback.
+        report.graph = None
+        report.diagnostics.append(doc.diagnostic(
+            "limit.depth", "the document nests too deeply to be checked here", ""))
+    return report
+
+
+def _compile_checked(doc: Document, env: Mapping[str, str] | None, version: int,
+                     report: Report) -> None:
     from pydantic import ValidationError
 
     from flowspec.spec.check import check_graph
     from flowspec.spec.models.graph import GraphSpec
     from flowspec.spec.validate import schema_diagnostics
 
-    report = Report(source=doc.source, document=doc)
     digest = content_hash(doc.data)
     report.diagnostics.extend(interpolate(doc, env))
     report.diagnostics.extend(schema_diagnostics(doc))
     if report.errors:
-        return report
+        return
     try:
         spec = GraphSpec.model_validate(doc.data)
     except ValidationError as exc:
         report.diagnostics.extend(_pydantic_diagnostics(doc, exc))
-        return report
+        return
     parts, found = check_graph(doc, spec)
     report.diagnostics.extend(found)
     report.diagnostics = sorted(dict.fromkeys(report.diagnostics),
                                 key=lambda d: (d.line or 0, d.column or 0))
     if report.errors:
-        return report
+        return
     report.graph = CompiledGraph(
         name=spec.name,
         spec=spec,
@@ -108,7 +132,6 @@ def compile_document(doc: Document, env: Mapping[str, str] | None = None,
         version=version,
         source=doc.source,
     )
-    return report
 
 
 def compile_text(text: str, source: str = "<spec>", env: Mapping[str, str] | None = None,
@@ -121,8 +144,12 @@ def compile_text(text: str, source: str = "<spec>", env: Mapping[str, str] | Non
 
 
 def compile_file(path: str | Path, env: Mapping[str, str] | None = None) -> Report:
-    """Compile a spec file. OSError (missing or unreadable file) propagates to the caller."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Compile a spec file. OSError (missing or unreadable file) and UnicodeDecodeError propagate
+    to the caller; a file beyond the size limit is reported without being read whole."""
+    try:
+        text = read_text(path)
+    except SpecInvalid as exc:
+        return Report(source=str(path), diagnostics=list(exc.diagnostics))
     return compile_text(text, str(path), env)
 
 

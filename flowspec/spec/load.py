@@ -4,6 +4,9 @@ The loaded `Document` holds plain Python data (what the schema and the models se
 Pointer, where the value and its key stand in the source, so every later error can say
 `file:line:col /pointer`. `${VAR}` / `${env:VAR:-default}` references are resolved here; pointers
 whose value came from the environment are remembered so no message ever echoes them.
+
+Reading is bounded by `flowspec.limits`: a document over the size limit is refused before it is
+parsed, and the parser stops at the first event beyond another bound (`flowspec.spec.bounds`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flowspec.errors import Diagnostic, SpecInvalid
+from flowspec.limits import MAX_DOCUMENT_BYTES
 
 Position = tuple[int, int]
 
@@ -151,24 +155,76 @@ def _syntax_error(exc: Exception, source: str) -> Diagnostic:
     )
 
 
+def size_diagnostic(text: str, source: str) -> Diagnostic | None:
+    """The `limit.size` finding when `text` is larger than MAX_DOCUMENT_BYTES in UTF-8, located
+    where the limit falls; None when it fits."""
+    if len(text) * 4 <= MAX_DOCUMENT_BYTES:  # no text of this length can be too big
+        return None
+    encoded = text.encode("utf-8", "surrogatepass")
+    if len(encoded) <= MAX_DOCUMENT_BYTES:
+        return None
+    return _too_big(encoded, len(encoded), source)
+
+
+def _too_big(start: bytes, size: int, source: str) -> Diagnostic:
+    head = start[:MAX_DOCUMENT_BYTES].decode("utf-8", "ignore")
+    return Diagnostic(
+        code="limit.size", source=source, line=head.count("\n") + 1,
+        column=len(head) - head.rfind("\n"),
+        message=f"the document is {size:,} bytes; at most {MAX_DOCUMENT_BYTES:,} bytes (1 MiB) "
+        "are accepted")
+
+
+def read_text(path: str | Path) -> str:
+    """A spec file's text, reading no more than the size limit allows. Raises SpecInvalid
+    (`limit.size`) for a larger file, OSError and UnicodeDecodeError as reading does."""
+    with open(path, "rb") as stream:
+        raw = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            size = os.fstat(stream.fileno()).st_size
+            raise SpecInvalid([_too_big(raw, max(size, len(raw)), str(path))])
+    text = raw.decode("utf-8")
+    # As Path.read_text does: universal newlines, so positions match what editors show.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def parse(text: str, source: str = "<spec>") -> Document:
-    """Parse YAML (or JSON, a subset of it) into a Document. Raises SpecInvalid on syntax errors."""
+    """Parse YAML (or JSON, a subset of it) into a Document. Raises SpecInvalid, and nothing else,
+    for text that is not a spec document: syntax errors, and documents beyond a bound of
+    `flowspec.limits` (size, nesting, alias expansion, number length, node, edge and tool
+    counts), each located at the first place the bound is passed."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.reader import ReaderError
 
+    from flowspec.spec.bounds import EventGuard, ReadRefused, bounded_loader_classes
+
+    too_big = size_diagnostic(text, source)
+    if too_big is not None:
+        raise SpecInvalid([too_big])
     doc = Document(data=None, source=source, text=text)
     yaml = YAML(typ="rt")
+    yaml.Scanner, yaml.Parser, yaml.Constructor = bounded_loader_classes()
+    guard = yaml.parser.guard = EventGuard(source, yaml.resolver.resolve)
     try:
         loaded = yaml.load(text)
+    except ReadRefused as exc:
+        raise SpecInvalid([exc.diagnostic]) from None
+    except ReaderError as exc:
+        raise SpecInvalid([_reader_error(exc, text, source)]) from None
     except YAMLError as exc:
         if source.endswith(".json"):
-            try:
-                json.loads(text)
-            except json.JSONDecodeError as jexc:
-                raise SpecInvalid([Diagnostic(
-                    code="json.syntax", message=f"JSON syntax error: {jexc.msg}", source=source,
-                    line=jexc.lineno, column=jexc.colno, pointer="")]) from None
+            _raise_json_error(text, source)
         raise SpecInvalid([_syntax_error(exc, source)]) from None
+    except (RecursionError, MemoryError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, ArithmeticError) as exc:
+        # The bounds keep ruamel away from these; should one still escape, it is located at
+        # the last event read rather than shown as a traceback.
+        mark = getattr(guard.last, "start_mark", None)
+        raise SpecInvalid([Diagnostic(
+            code="yaml.syntax", message=f"YAML cannot be read here: {type(exc).__name__}",
+            source=source, line=mark.line + 1 if mark else 1,
+            column=mark.column + 1 if mark else 1)]) from None
     doc.values[""] = (1, 1)
     doc.data = _plain(loaded, "", doc)
     if doc.data is None:
@@ -177,10 +233,40 @@ def parse(text: str, source: str = "<spec>") -> Document:
     return doc
 
 
+def _reader_error(exc: Exception, text: str, source: str) -> Diagnostic:
+    """ruamel reports a character it refuses (NUL, other control characters) by its offset."""
+    position = getattr(exc, "position", None)
+    character = getattr(exc, "character", None)
+    line = column = None
+    if isinstance(position, int) and 0 <= position <= len(text):
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
+    shown = f"U+{character:04X}" if isinstance(character, int) else "a character"
+    return Diagnostic(
+        code="yaml.syntax", source=source, line=line, column=column, pointer="",
+        message=f"YAML syntax error: {shown} is not a printable character; YAML allows none "
+        "(NUL and other control characters among them) in a document",
+        hint="remove it; in a double-quoted string an escape such as \\x01 stands for it")
+
+
+def _raise_json_error(text: str, source: str) -> None:
+    """Raise JSON's own message for a .json spec YAML could not read, when JSON has one."""
+    from flowspec.limits import InputTooComplex, loads
+
+    try:
+        loads(text)
+    except InputTooComplex:
+        return
+    except json.JSONDecodeError as jexc:
+        raise SpecInvalid([Diagnostic(
+            code="json.syntax", message=f"JSON syntax error: {jexc.msg}", source=source,
+            line=jexc.lineno, column=jexc.colno, pointer="")]) from None
+
+
 def read(path: str | Path) -> Document:
-    """Read and parse a spec file. I/O problems raise OSError for the caller to report."""
-    p = Path(path)
-    return parse(p.read_text(encoding="utf-8"), str(path))
+    """Read and parse a spec file. I/O problems raise OSError for the caller to report; a file
+    beyond the size limit raises SpecInvalid without being read whole."""
+    return parse(read_text(path), str(path))
 
 
 def interpolate(doc: Document, env: Mapping[str, str] | None = None) -> list[Diagnostic]:
