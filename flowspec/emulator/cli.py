@@ -53,6 +53,7 @@ async def _serve(args: argparse.Namespace, script: Script | None) -> int:
             pace=args.pace,
             retired_beta=args.retired_beta,
             script=script,
+            keep_records=False,  # it serves for as long as it runs: records would only grow
         ) as emulator:
             print(f"OpenAI emulator listening on {emulator.base_url}", flush=True)
             print(f"  base_url:           {emulator.http_base_url}", flush=True)

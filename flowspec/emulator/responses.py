@@ -63,9 +63,17 @@ class Request:
 
 @dataclass(slots=True)
 class ResponseStore:
-    """Responses kept with `store: true` (shared by every connection of the emulator)."""
+    """Responses kept with `store: true` (shared by every connection of the emulator): the most
+    recent `limit` of them, so that an emulator serving for days does not grow with each one
+    (an older parent is answered with `previous_response_not_found`, which clients handle)."""
 
     responses: dict[str, Stored] = field(default_factory=dict)
+    limit: int = 1000
+
+    def put(self, response_id: str, stored: Stored) -> None:
+        self.responses[response_id] = stored
+        while len(self.responses) > self.limit:
+            del self.responses[next(iter(self.responses))]
 
 
 def validate(body: Any, *, websocket: bool) -> JSONObject:

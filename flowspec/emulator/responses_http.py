@@ -94,7 +94,7 @@ async def handle_post(
     except (Dropped, ConnectionResetError):
         return reply
     if stored is not None and body.get("store", True):
-        store.responses[stream.id] = stored
+        store.put(stream.id, stored)
     if streaming:
         await reply.write_eof()
         return reply

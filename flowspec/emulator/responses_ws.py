@@ -159,7 +159,7 @@ class ResponsesSocket:
             return
         self._cache[stream.id] = stored
         if body.get("store", True):
-            self._store.responses[stream.id] = stored
+            self._store.put(stream.id, stored)
 
     def _evict(self, parent_id: Any) -> None:
         # A failed continuation evicts its cached parent, as the service does (reference §5.4).

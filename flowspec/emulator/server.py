@@ -19,6 +19,7 @@ from flowspec.emulator.responses_http import handle_post
 from flowspec.emulator.responses_ws import ResponsesSocket
 from flowspec.emulator.script import Script, load_script, parse_script
 from flowspec.emulator.wire import JSONObject, new_id
+from flowspec.errors import UsageError
 
 BETA_RETIRED_MESSAGE = (
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
@@ -32,13 +33,16 @@ class EmulatorOptions:
 
     `pace` is wall seconds per second of reply audio (1.0 real time, 0 as fast as possible, 0.25
     four times faster). `retired_beta` answers beta connections like OpenAI's host does since
-    2026: a `beta_api_shape_disabled` error and close code 4000.
+    2026: a `beta_api_shape_disabled` error and close code 4000. `keep_records` keeps every
+    message of every connection, and each connection's record after it closed, for tests to
+    inspect; without it (a served emulator) a record lives as long as its connection.
     """
 
     pace: float = 1.0
     chunk_ms: int = 100
     retired_beta: bool = False
     script: Script | None = None
+    keep_records: bool = False
 
 
 @dataclass(eq=False)
@@ -46,7 +50,9 @@ class Emulator:
     """A running emulator. Start it with `async with Emulator.start(...) as emu:`.
 
     `connections` lists a `ConnectionRecord` per WebSocket connection and per HTTP request, in
-    arrival order. `script` may be replaced at any time (`emu.script = parse_script(...)`).
+    arrival order: every one with `keep_records`, else the open ones (without their messages).
+    `script` may be replaced at any time (`emu.script = parse_script(...)`); `drop()` cuts the
+    open connections at once, whatever they are doing.
     """
 
     options: EmulatorOptions = field(default_factory=EmulatorOptions)
@@ -55,7 +61,10 @@ class Emulator:
     connections: list[ConnectionRecord] = field(default_factory=list)
     store: ResponseStore = field(default_factory=ResponseStore)
     _runner: web.AppRunner | None = None
-    _sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    _count: int = 0
+    # Open WebSockets, each with its kind and a way to cut its connection.
+    _sockets: dict[web.WebSocketResponse, tuple[Kind, Callable[[], None]]] = field(
+        default_factory=dict)
     _new_connection: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
@@ -69,16 +78,19 @@ class Emulator:
         chunk_ms: int = 100,
         retired_beta: bool = False,
         script: Script | str | Path | None = None,
+        keep_records: bool = False,
     ) -> AsyncIterator[Emulator]:
         """Serve on `host:port` (0 = a free port) until the block exits.
 
-        `script` is a parsed `Script` or the path of a script file.
+        `script` is a parsed `Script` or the path of a script file. Tests that inspect what
+        was sent and received (`connections`, `wait_connection`, a record's `received`, `sent`
+        and waits) ask for `keep_records=True`.
         """
         if isinstance(script, str | Path):
             script = load_script(script)
         emulator = cls(
             EmulatorOptions(pace=pace, chunk_ms=chunk_ms, retired_beta=retired_beta,
-                            script=script),
+                            script=script, keep_records=keep_records),
             host=host,
             port=port,
         )
@@ -123,8 +135,12 @@ class Emulator:
     ) -> ConnectionRecord:
         """The `index`-th connection of `kind` (any kind when None), waiting for it to arrive.
 
-        No deadline of its own: wrap it in `asyncio.timeout(...)`.
+        No deadline of its own: wrap it in `asyncio.timeout(...)`. Needs `keep_records` (closed
+        connections would leave the list and shift the indexes).
         """
+        if not self.options.keep_records:
+            raise UsageError("wait_connection counts every connection: start the emulator with "
+                             "keep_records=True.")
         while True:
             matching = [r for r in self.connections if kind is None or r.kind == kind]
             if len(matching) > index:
@@ -155,21 +171,36 @@ class Emulator:
         if runner is not None:
             await runner.cleanup()
 
+    def drop(self, kind: Kind | None = None) -> int:
+        """Cut every open WebSocket of `kind` (all when None) without a close frame, as a
+        provider outage does; returns how many were cut."""
+        cut = [abort for of, abort in self._sockets.values() if kind in (None, of)]
+        for abort in cut:
+            abort()
+        return len(cut)
+
     async def _close_sockets(self, app: web.Application) -> None:
         for ws in list(self._sockets):
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
 
     def _record(self, request: web.Request, kind: Kind) -> ConnectionRecord:
+        self._count += 1
         record = ConnectionRecord(
-            id=len(self.connections) + 1,
+            id=self._count,
             kind=kind,
             path=request.path,
             query=dict(request.query),
             headers=dict(request.headers),
+            keep=self.options.keep_records,
         )
         self.connections.append(record)
         self._new_connection.set()
         return record
+
+    def _closed(self, record: ConnectionRecord) -> None:
+        record.note_closed()
+        if not self.options.keep_records:
+            self.connections.remove(record)
 
     async def _health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -180,23 +211,22 @@ class Emulator:
             return await handle_post(request, record=record, store=self.store,
                                      script=self.options.script, pace=self.options.pace)
         finally:
-            record.note_closed()
+            self._closed(record)
 
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request, "realtime")
         beta = request.headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1"
         record.dialect = "beta" if beta else "ga"
-        ws = await self._accept(request)
-        send = self._sender(ws, record)
-        if beta and self.options.retired_beta:
-            await send({"type": "error", "event_id": new_id("event"), "error": {
-                "type": "invalid_request_error", "code": "beta_api_shape_disabled",
-                "message": BETA_RETIRED_MESSAGE, "param": None, "event_id": None}})
-            await ws.close(code=4000, message=b"beta_api_shape_disabled")
-            record.note_closed()
-            self._sockets.discard(ws)
-            return ws
+        ws: web.WebSocketResponse | None = None
         try:
+            ws = await self._accept(request, record)
+            send = self._sender(ws, record)
+            if beta and self.options.retired_beta:
+                await send({"type": "error", "event_id": new_id("event"), "error": {
+                    "type": "invalid_request_error", "code": "beta_api_shape_disabled",
+                    "message": BETA_RETIRED_MESSAGE, "param": None, "event_id": None}})
+                await ws.close(code=4000, message=b"beta_api_shape_disabled")
+                return ws
             async with asyncio.TaskGroup() as tasks:
                 session = RealtimeSession(
                     dialect=record.dialect,
@@ -211,14 +241,16 @@ class Emulator:
                 await self._pump(ws, record, session.handle)
                 session.close()
         finally:
-            self._sockets.discard(ws)
-            record.note_closed()
+            if ws is not None:
+                self._sockets.pop(ws, None)
+            self._closed(record)
         return ws
 
     async def _responses_ws(self, request: web.Request) -> web.StreamResponse:
         record = self._record(request, "responses_ws")
-        ws = await self._accept(request)
+        ws: web.WebSocketResponse | None = None
         try:
+            ws = await self._accept(request, record)
             async with asyncio.TaskGroup() as tasks:
                 socket = ResponsesSocket(
                     send=self._sender(ws, record),
@@ -231,15 +263,17 @@ class Emulator:
                 await self._pump(ws, record, socket.handle)
                 socket.close()
         finally:
-            self._sockets.discard(ws)
-            record.note_closed()
+            if ws is not None:
+                self._sockets.pop(ws, None)
+            self._closed(record)
         return ws
 
-    async def _accept(self, request: web.Request) -> web.WebSocketResponse:
+    async def _accept(self, request: web.Request,
+                      record: ConnectionRecord) -> web.WebSocketResponse:
         # Appends may carry up to 15 MiB; the SDK sends without a size limit or compression.
         ws = web.WebSocketResponse(max_msg_size=0, compress=False, autoping=True)
         await ws.prepare(request)
-        self._sockets.add(ws)
+        self._sockets[ws] = (record.kind, self._aborter(request))
         return ws
 
     async def _pump(

@@ -15,7 +15,7 @@ from .conformance import ADAPTERS, check
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
     """A fast emulator; on teardown every event it sent must validate against the SDK models."""
-    async with Emulator.start(pace=0) as emu:
+    async with Emulator.start(pace=0, keep_records=True) as emu:
         yield emu
     assert_conformant(emu)
 

@@ -83,7 +83,7 @@ async def test_beta_server_vad_audio_turn(client: AsyncOpenAI) -> None:
 
 
 async def test_retired_beta_gets_beta_api_shape_disabled_and_close_4000() -> None:
-    async with Emulator.start(pace=0, retired_beta=True) as emu:
+    async with Emulator.start(pace=0, retired_beta=True, keep_records=True) as emu:
         async with AsyncOpenAI(api_key="k", base_url=emu.http_base_url,
                                websocket_base_url=emu.ws_base_url, max_retries=0) as client:
             async with client.beta.realtime.connect(model=MODEL) as conn:

@@ -104,7 +104,7 @@ async def live(text: str, kind: str) -> AsyncIterator[Live]:
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator.start(pace=0) as emu:
+    async with Emulator.start(pace=0, keep_records=True) as emu:
         yield emu
 
 

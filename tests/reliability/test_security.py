@@ -110,7 +110,7 @@ async def serve_and_drive(spec: Path, env: dict[str, str], log_format: str,
 async def test_a_canary_key_never_appears_in_any_output(tmp_path: Path, page: bool,
                                                          figures: Figures) -> None:
     env = {**os.environ, "OPENAI_API_KEY": CANARY, "PYTHONUNBUFFERED": "1"}
-    async with Emulator.start(pace=0) as emu:
+    async with Emulator.start(pace=0, keep_records=True) as emu:
         emu.load_script("rules: [{when: {contains: fail}, fail: {type: invalid_request_error, "
                         "code: invalid_api_key, message: Incorrect API key provided}}]",
                         text=True)

@@ -48,7 +48,8 @@ async def main(chunk_ms: int, say_words: int) -> None:
     voice.synthesize = functools.lru_cache(maxsize=4)(voice.synthesize)
     voice.synthesize(long_text(say_words), 24000)
     script = parse_script(json.dumps({"rules": [{"say": long_text(say_words)}]}))
-    async with Emulator.start(pace=1.0, chunk_ms=chunk_ms, script=script) as emulator:
+    async with Emulator.start(pace=1.0, chunk_ms=chunk_ms, script=script,
+                              keep_records=True) as emulator:
         print(f"PORT {emulator.port}", flush=True)
         loop = asyncio.get_running_loop()
         while True:

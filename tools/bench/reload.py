@@ -42,7 +42,7 @@ async def measure(sessions: int, patches: int) -> dict[str, Any]:
     from flowspec.spec.compiled import CompiledGraph
 
     graph = compile_text(SPEC, "voice-assistant.yaml", {}).raise_for_errors()
-    async with Emulator.start(pace=0) as emulator:
+    async with Emulator.start(pace=0, keep_records=True) as emulator:
         def pointed(g: CompiledGraph) -> CompiledGraph:
             return point_at(g, emulated_nodes(g, {}), emulator.http_base_url,
                             emulator.ws_base_url)

@@ -11,5 +11,5 @@ from flowspec.emulator import Emulator
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator.start(pace=0) as emu:
+    async with Emulator.start(pace=0, keep_records=True) as emu:
         yield emu

@@ -59,7 +59,8 @@ async def test_barge_in_stops_playback_and_truncates_to_the_played_audio(
 
 
 async def test_late_audio_of_an_interrupted_response_is_dropped(emulator: Emulator) -> None:
-    async with Emulator.start(pace=0.5) as slow:  # reply audio arrives while the user talks
+    # Reply audio arrives while the user talks.
+    async with Emulator.start(pace=0.5, keep_records=True) as slow:
         async with run_spec(slow, spec(slow, settings=VAD)) as run:
             record = await run.ready()
             caller = run.caller

@@ -19,7 +19,7 @@ from flowspec.frames import (
     TextFrame,
 )
 from flowspec.nodes.openai_responses.node import ResponsesNode
-from flowspec.nodes.openai_responses.ws import Connector, WireSocket, aiohttp_connector
+from flowspec.nodes.openai_responses.ws import Backoff, Connector, WireSocket, aiohttp_connector
 from flowspec.runtime.bus import Bus, BusEvent
 from flowspec.runtime.executor import Executor
 from flowspec.runtime.registry import Registry
@@ -179,11 +179,15 @@ class Caller(RecorderNode):
 
 @asynccontextmanager
 async def running(graph: CompiledGraph, *, connect: Connector | None = None,
-                  registry: Registry | None = None) -> AsyncIterator[Harness]:
+                  registry: Registry | None = None,
+                  backoff: Backoff | None = None) -> AsyncIterator[Harness]:
     registry = registry or make_registry()
     registry.register("transport.text", Caller)
-    if connect is not None:
-        registry.register("openai.responses", lambda ctx: ResponsesNode(ctx, connect=connect))
+    if connect is not None or backoff is not None:
+        options: dict[str, Any] = {"connect": connect}
+        if backoff is not None:
+            options["backoff"] = backoff
+        registry.register("openai.responses", lambda ctx: ResponsesNode(ctx, **options))
     bus = Bus()
     events: list[BusEvent] = []
     with bus.subscribe(events.append):
@@ -195,5 +199,5 @@ async def running(graph: CompiledGraph, *, connect: Connector | None = None,
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    async with Emulator.start(pace=0) as emu:
+    async with Emulator.start(pace=0, keep_records=True) as emu:
         yield emu
