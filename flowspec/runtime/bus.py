@@ -238,7 +238,8 @@ class ClientConnected(BusEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientMessageRejected(BusEvent):
-    """A transport dropped a client message it could not use (non-JSON, unknown, malformed)."""
+    """A client message was dropped: a transport could not use it (non-JSON, unknown, malformed,
+    beyond the client bounds), or a model node could not deliver it (`input_not_delivered`)."""
 
     node_id: str
     code: str

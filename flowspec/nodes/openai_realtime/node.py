@@ -5,7 +5,9 @@ wire. Frames in (port `in`): audio, images, user text, speech and turn frames fr
 pause/resume, commit, reset, settings, playback reports; tool results on `tool_result`. Frames
 out: assistant audio/text/transcripts, user transcripts, response and speech boundaries, and an
 `InterruptFrame` when the server hears the user barge in. Server events are handled in
-`receive.py`; output frames leave through `output.py`'s writer.
+`receive.py`; output frames leave through `output.py`'s writer. User text waits in `held.py`
+while the model cannot take it (before the session is configured, during a reconnect); what is
+never delivered is reported to the client, never dropped silently.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from flowspec.frames import (
     BotSpeechStartedFrame,
     CommitInputFrame,
     EndFrame,
+    ErrorFrame,
     Frame,
     FunctionResultFrame,
     ImageFrame,
@@ -52,12 +55,13 @@ from flowspec.nodes.openai_realtime.conversation import (
     History,
     Retrievals,
 )
+from flowspec.nodes.openai_realtime.held import HeldInput, user_text_item
 from flowspec.nodes.openai_realtime.metrics import ResponseClock
 from flowspec.nodes.openai_realtime.output import Outbox
 from flowspec.nodes.openai_realtime.receive import ServerEvents
 from flowspec.nodes.openai_realtime.settings import LiveSettings, SettingsUpdate
 from flowspec.nodes.openai_realtime.turns import OutputItem, Turns
-from flowspec.runtime.bus import ProviderError
+from flowspec.runtime.bus import ClientMessageRejected, ProviderError
 from flowspec.runtime.node import TOOL_RESULT_PORT, Context
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
@@ -99,6 +103,9 @@ class RealtimeNode:
                                    detail=ga.video_frame_detail if ga else "auto")
         self._video_supported = ga is not None
         self.history = History(self.dialect.ASSISTANT_TEXT_PART)
+        self.held = HeldInput()
+        """User text on its way to the model (held while it is not ready)."""
+        self._delivering = asyncio.Lock()  # keeps held text in order behind a re-seeding
         self.calls = Calls()
         self.retrievals = Retrievals()
         self.turns = Turns()
@@ -127,8 +134,10 @@ class RealtimeNode:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.ctx.spawn(self._run(), name=f"flowspec:{self.ctx.node_id}:realtime")
-        self.ctx.spawn(self.outbox.run(), name=f"flowspec:{self.ctx.node_id}:out")
+        # Both loops are essential: without either the session can no longer hear the model.
+        self.ctx.spawn(self._run(), name=f"flowspec:{self.ctx.node_id}:realtime", essential=True)
+        self.ctx.spawn(self.outbox.run(), name=f"flowspec:{self.ctx.node_id}:out",
+                       essential=True)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -169,6 +178,7 @@ class RealtimeNode:
         """Start a new server conversation on a new connection, seeded with `history` items
         (none: an empty conversation). The session settings are sent again."""
         self.history.clear()
+        self.held.forget_unconfirmed()
         self.seed_items = [dict(item) for item in history]
         self.response_wanted = False
         self._restart = True
@@ -199,10 +209,7 @@ class RealtimeNode:
             case ImageFrame():
                 await self._on_image(frame)
             case TextFrame(role="user"):
-                await self.send({"type": "conversation.item.create", "item": {
-                    "type": "message", "role": "user",
-                    "content": [{"type": "input_text", "text": frame.text}]}})
-                await self.request_response()
+                await self._on_user_text(frame.text)
             case PauseInputFrame() | ResumeInputFrame():
                 paused = isinstance(frame, PauseInputFrame)
                 if frame.kind == "audio":
@@ -229,6 +236,41 @@ class RealtimeNode:
             return
         self.audio_in.appended(data)
         await self.send(append_event(data))
+
+    async def _on_user_text(self, text: str) -> None:
+        # Through the hold even when connected: text typed meanwhile keeps its order behind
+        # a re-seeding, and a connection that drops before confirming it sends it again.
+        if not self.held.hold(user_text_item(text)):
+            await self._undelivered(1, f"{len(self.held)} messages already wait for the model "
+                                    "connection")
+            return
+        await self.deliver_held()
+        await self.request_response()
+
+    async def deliver_held(self, seed: Sequence[dict[str, Any]] = ()) -> int:
+        """Send the `seed` events, then the held user items, in order, while the session is
+        ready; returns how many held items went. Text arriving meanwhile queues behind."""
+        delivered = 0
+        async with self._delivering:
+            for event in seed:
+                await self.send(event)
+            while self.ready.is_set() and (item := self.held.next()) is not None:
+                if not await self.send({"type": "conversation.item.create", "item": dict(item)}):
+                    self.held.put_back(item)  # the next connection sends it
+                    break
+                delivered += 1
+        return delivered
+
+    async def _undelivered(self, count: int, why: str) -> None:
+        """Tell the client (an error downstream, and the bus) that its input was lost."""
+        message = (f"{count} user message{'s were' if count > 1 else ' was'} not delivered: "
+                   f"{why}.")
+        log.warning("%s: %s", self.ctx.node_id, message)
+        self.ctx.publish(ClientMessageRejected(session_id=self.ctx.session_id,
+                                               node_id=self.ctx.node_id,
+                                               code="input_not_delivered", message=message))
+        await self.ctx.emit(ErrorFrame(node_id=self.ctx.node_id, message=message,
+                                       code="input_not_delivered"))
 
     async def _on_image(self, frame: ImageFrame) -> None:
         if not self._video_supported:
@@ -314,6 +356,7 @@ class RealtimeNode:
         self._was_ready = self.ready.is_set()
         self._socket = None
         self.ready.clear()
+        self.held.connection_lost()
         self.active_response = None
         self.turns.reset()
         self.clock.stop()
@@ -329,6 +372,9 @@ class RealtimeNode:
         log.warning("%s: %s", self.ctx.node_id, message)
         self.retrievals.cancel_all(self.ctx.node_id, message)
         self.report("connection_lost", message, fatal=True)
+        lost = self.held.drop_all()
+        if lost:
+            await self._undelivered(lost, "the model connection could not be restored")
         await self.ctx.emit(EndFrame(reason=f"{self.ctx.node_id}: {message}"))
 
     async def _receive(self, socket: WireSocket) -> str:
@@ -345,7 +391,8 @@ class RealtimeNode:
 
     async def send(self, event: dict[str, Any], *, event_id: str | None = None) -> bool:
         """Send one client event; False when there is no connection (it is dropped: the
-        conversation is re-seeded on reconnect, and audio is stale by then)."""
+        conversation is re-seeded on reconnect, user text is held (`held.py`) and sent again,
+        and audio is stale by then)."""
         socket = self._socket
         if socket is None:
             log.debug("%s: not connected; dropped %s", self.ctx.node_id, event.get("type"))

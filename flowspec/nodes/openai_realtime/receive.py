@@ -143,8 +143,7 @@ class ServerEvents:
         seed = node.history.seed() if node.seed_items is None else [
             {"type": "conversation.item.create", "item": item} for item in node.seed_items]
         node.seed_items = None
-        for event in seed:
-            await node.send(event)
+        delivered = await node.deliver_held(seed)
         pending = node.audio_in.take_pending()
         if pending:
             node.audio_in.appended(pending)
@@ -152,8 +151,8 @@ class ServerEvents:
         node.ctx.publish(ModelConnected(session_id=node.ctx.session_id,
                                         node_id=node.ctx.node_id, attempt=node.attempt,
                                         seeded=len(seed)))
-        if node.response_wanted:
-            await node.request_response()
+        if delivered or node.response_wanted:
+            await node.request_response()  # held text is answered once it is in
 
     async def _on_error(self, error: dict[str, Any]) -> bool:
         node = self._node
@@ -184,6 +183,7 @@ class ServerEvents:
         node = self._node
         item_id = str(item.get("id") or "")
         node.history.observe(item)
+        node.held.confirmed(item_id)
         if item.get("type") == "function_call" and item.get("call_id"):
             node.calls.names[str(item["call_id"])] = str(item.get("name") or "")
         kind = ConversationItemCreated if created else ConversationItemUpdated

@@ -5,7 +5,7 @@ event the node sent against the openai SDK's models (GA or beta, by the connecti
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -28,6 +28,7 @@ from flowspec.frames import (
     PlaybackProgressFrame,
     StartFrame,
 )
+from flowspec.nodes.openai_realtime.connection import WireSocket, aiohttp_connect
 from flowspec.nodes.openai_realtime.node import RealtimeNode
 from flowspec.runtime.bus import Bus, BusEvent
 from flowspec.runtime.executor import Executor
@@ -151,6 +152,25 @@ class FakeTransport:
                 self.queue[0] = AudioFrame(audio=frame.audio[cut:], item_id=frame.item_id)
             await self.ctx.emit(PlaybackProgressFrame(item_id=item,
                                                       played_ms=int(self.played[item])))
+
+
+class GatedConnector:
+    """The node's real connector behind a gate: connections after the first `open_first` ones
+    wait until the test opens `gate`, so a test can act while the node is not connected."""
+
+    def __init__(self, *, open_first: int = 1) -> None:
+        self.gate = asyncio.Event()
+        self.waiting = asyncio.Event()
+        """Set once a connection waits at the gate."""
+        self.attempts = 0
+        self._open_first = open_first
+
+    async def __call__(self, url: str, headers: Mapping[str, str], node_id: str) -> WireSocket:
+        self.attempts += 1
+        if self.attempts > self._open_first:
+            self.waiting.set()
+            await self.gate.wait()
+        return await aiohttp_connect(url, headers, node_id)
 
 
 WEATHER = "flowspec.examples.weather:get_weather"

@@ -19,6 +19,7 @@ from flowspec.frames import (
 )
 from flowspec.runtime.bus import (
     ModelConnected,
+    NodeFailed,
     ProviderError,
     SettingsApplied,
     SettingsRejected,
@@ -220,3 +221,35 @@ async def test_video_frames_are_throttled_and_pausable(emulator: Emulator) -> No
         assert part["type"] == "input_image" and part["detail"] == "low"
         assert part["image_url"].startswith("data:image/jpeg;base64,")
         assert not record.received_of("response.create")
+
+
+class BrokenWire:
+    """A model connection whose next read fails in a way the node does not expect."""
+
+    closed = False
+
+    async def send(self, event: object) -> None:
+        return None
+
+    async def receive(self) -> None:
+        raise RuntimeError("a bug below the node")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_connection_loop_that_fails_unexpectedly_ends_the_session(
+    emulator: Emulator,
+) -> None:
+    wire = BrokenWire()
+
+    async def connect(url: str, headers: object, node_id: str) -> BrokenWire:
+        return wire
+
+    async with run_spec(emulator, spec(emulator), connect=connect) as run:
+        async with STEP(10):
+            await run.session.wait()
+        (failed,) = run.of(NodeFailed)
+        assert (failed.node_id, failed.during, failed.fatal) == ("llm", "task", True)
+        assert "a bug below the node" in run.session.close_reason
+    assert wire.closed

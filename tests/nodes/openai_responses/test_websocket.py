@@ -1,4 +1,6 @@
-"""`openai.responses` over WebSocket, against the emulator: chaining, recovery, interruption."""
+"""`openai.responses` over WebSocket, against the emulator: chaining, recovery, interruption, and
+text that arrives while the connection is down (answered after a reconnect, or an error the
+client sees when the provider stays unreachable)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ import asyncio
 
 from flowspec.emulator import Emulator, parse_script
 from flowspec.errors import NodeError
+from flowspec.frames import ErrorFrame
+from flowspec.nodes.openai_responses.ws import Backoff
 from flowspec.runtime.bus import Metrics, NodeFailed
 
 from .conftest import Wire, compile_graph, running, until
@@ -197,3 +201,49 @@ async def test_run_inference_works_while_a_turn_streams(emulator: Emulator) -> N
     (body,) = post.received
     assert body["stream"] is False and body["max_output_tokens"] == 50
     assert body["instructions"] == "Terse." and "tools" not in body
+
+
+# -- text while the WebSocket is down ----------------------------------------------------------
+
+
+async def test_text_sent_after_the_provider_dropped_the_socket_is_answered_after_a_reconnect(
+    emulator: Emulator,
+) -> None:
+    async with running(compile_graph(emulator)) as bot:
+        await bot.say("hello")
+        await bot.wait_answers(1)
+        (first,) = emulator.of_kind("responses_ws")
+        assert emulator.drop("responses_ws") == 1  # the provider is gone between turns
+        async with asyncio.timeout(10):  # a hang guard
+            await first.wait_closed()
+        await bot.say("are you there?")
+        answers = await bot.wait_answers(2)
+        assert answers[1] == ("You said: are you there?", "completed")
+        assert not bot.of(NodeFailed)
+    old, new = emulator.of_kind("responses_ws")
+    assert len(old.received_of("response.create")) == 1
+    (retry,) = new.received_of("response.create")
+    # A new connection has no cache: the whole conversation goes again, the text once.
+    assert "previous_response_id" not in retry
+    texts = [part["text"] for item in retry["input"] for part in item["content"]]
+    assert texts.count("are you there?") == 1 and len(retry["input"]) == 3
+
+
+async def test_text_sent_while_the_provider_stays_unreachable_gets_an_error_the_client_sees(
+    emulator: Emulator,
+) -> None:
+    quick = Backoff(attempts=2, first=0.01, limit=0.01)
+    async with running(compile_graph(emulator), backoff=quick) as bot:
+        await bot.say("hello")
+        await bot.wait_answers(1)
+        await emulator.stop()
+        await bot.say("are you there?")
+        async with asyncio.timeout(10):  # a hang guard
+            await bot.session.wait()
+        (error,) = bot.caller.of(ErrorFrame)
+        assert error.fatal and error.node_id == "llm"
+        assert "cannot reconnect" in error.message
+        assert bot.answers()[1] == ("", "failed")
+    (failed,) = bot.of(NodeFailed)
+    assert failed.fatal
+    assert bot.session.close_reason.startswith("node 'llm' failed")
