@@ -107,7 +107,7 @@ class PythonToolNode:
     async def start(self) -> None:
         spec = self.ctx.spec
         assert isinstance(spec, PythonToolSpec)
-        problem = handler_problem(spec.handler)
+        problem = handler_problem(spec.handler, imports=True)
         if problem is None:
             try:
                 self._handler = _Handler.load(spec.handler)

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
+import importlib.machinery
+import importlib.util
 import re
+import sys
 from collections.abc import Iterator
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import urlparse
 
 from flowspec.errors import Diagnostic, Severity
+from flowspec.nodes.netpolicy import url_problem
 from flowspec.spec.load import Document
 from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.openai_common import OpenAINodeSpec
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 from flowspec.spec.models.responses import ResponsesNodeSpec
-from flowspec.spec.models.tools import PythonToolSpec, ToolNodeSpec
+from flowspec.spec.models.tools import HttpToolSpec, PythonToolSpec, ToolNodeSpec
 from flowspec.spec.models.transports import (
     TwilioTransportSpec,
     WavTransportSpec,
@@ -120,6 +125,27 @@ def _tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagno
         problem = handler_problem(node.handler)
         if problem:
             yield doc.diagnostic("tool.handler-unresolved", problem, f"{base}/handler")
+    if isinstance(node, HttpToolSpec):
+        yield from _url_rules(doc, f"{base}/url", node)
+
+
+def _url_rules(doc: Document, pointer: str, node: HttpToolSpec) -> Iterator[Diagnostic]:
+    problem = url_problem(node.url, node.allow_private_network)
+    if problem is None:
+        return
+    if problem.kind == "credentials":
+        yield doc.diagnostic("tool.url-credentials", "`url` carries a user name or password: "
+                             "URLs end up in logs and error messages, credentials must not",
+                             pointer, hint="put credentials in `headers`, e.g. "
+                             "Authorization: Bearer ${API_TOKEN}")
+        return
+    # A host from the environment is not repeated, as no value from it is.
+    host = "its host" if pointer in doc.interpolated else repr(problem.host)
+    yield doc.diagnostic("tool.private-network", f"`url` points at {host}, which "
+                         f"{problem.reason}: a tool the model can call reaches only public "
+                         "addresses unless the node allows more", pointer,
+                         hint="set allow_private_network: true if this tool is meant to call "
+                         "a service on this machine or its network")
 
 
 def _split_text_keys(doc: Document, pointer: str, value: object) -> Iterator[Diagnostic]:
@@ -140,11 +166,21 @@ def _split_text_keys(doc: Document, pointer: str, value: object) -> Iterator[Dia
             yield from _split_text_keys(doc, f"{pointer}/{index}", item)
 
 
-def handler_problem(handler: str) -> str | None:
-    """None when `module:function` imports and is callable; otherwise why it is not."""
+def handler_problem(handler: str, *, imports: bool = False) -> str | None:
+    """None when `module:function` names a callable; otherwise why it does not.
+
+    Validating (the default) runs no code of the handler's module: a module already imported is
+    looked into as it is; any other is found with `importlib.util.find_spec` (which imports its
+    parent packages only) and its source read for a top-level definition of the first name.
+    When the source cannot tell (a module-level `__getattr__`, a star import, an extension module,
+    a namespace package), what find_spec found is accepted. With `imports` the module is
+    imported, as the tool node does before it calls the handler."""
     module_name, _, attr_path = handler.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None and not imports:
+        return _static_handler_problem(module_name, attr_path)
     try:
-        target: object = importlib.import_module(module_name)
+        target: object = module if module is not None else importlib.import_module(module_name)
     except ImportError as exc:
         return f"cannot import module {module_name!r}: {exc}"
     except Exception as exc:  # noqa: BLE001 - a user module failing at import is a spec problem
@@ -158,6 +194,66 @@ def handler_problem(handler: str) -> str | None:
     return None
 
 
+def _static_handler_problem(module_name: str, attr_path: str) -> str | None:
+    try:
+        found = importlib.util.find_spec(module_name)
+    except ImportError as exc:
+        return f"cannot import module {module_name!r}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a parent package failing at import
+        return f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+    if found is None:
+        return f"cannot import module {module_name!r}: No module named {module_name!r}"
+    origin = found.origin
+    if not isinstance(found.loader, importlib.machinery.SourceFileLoader) or not origin:
+        return None  # an extension or sourceless module, or a namespace package
+    try:
+        tree = ast.parse(importlib.util.decode_source(Path(origin).read_bytes()), origin)
+    except SyntaxError as exc:
+        return f"importing {module_name!r} failed: SyntaxError: {exc.msg} (line {exc.lineno})"
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None  # unreadable here; importing it would tell
+    name = attr_path.split(".")[0]
+    if _defines(tree.body, name) is False:
+        return f"module {module_name!r} has no {attr_path!r}"
+    return None
+
+
+def _defines(body: list[ast.stmt], name: str) -> bool | None:
+    """Whether top-level statements bind `name`: True, False, or None when they may without
+    saying so (a module `__getattr__`, a star import)."""
+    unknown = False
+    for statement in body:
+        match statement:
+            case ast.FunctionDef(name=bound) | ast.AsyncFunctionDef(name=bound) | \
+                    ast.ClassDef(name=bound):
+                if bound == name:
+                    return True
+                unknown |= bound == "__getattr__"
+            case ast.Import(names=aliases) | ast.ImportFrom(names=aliases):
+                for alias in aliases:
+                    if alias.name == "*":
+                        unknown = True
+                    elif (alias.asname or alias.name.split(".")[0]) == name:
+                        return True
+            case ast.Assign() | ast.AnnAssign() | ast.AugAssign():
+                targets = statement.targets if isinstance(statement, ast.Assign) \
+                    else [statement.target]
+                if any(isinstance(node, ast.Name) and node.id == name
+                       for target in targets for node in ast.walk(target)):
+                    return True
+            case ast.If() | ast.Try() | ast.TryStar() | ast.With() | ast.For() | ast.While():
+                # Definitions under `if`, `try` or `with` at top level are module names too.
+                blocks = [getattr(statement, field, []) for field in
+                          ("body", "orelse", "finalbody")]
+                blocks += [handler.body for handler in getattr(statement, "handlers", [])]
+                for block in blocks:
+                    inner = _defines(block, name)
+                    if inner:
+                        return True
+                    unknown |= inner is None
+    return None if unknown else False
+
+
 def _transport_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagnostic]:
     if isinstance(node, WebsocketTransportSpec | WavTransportSpec):
         audio = node.audio
@@ -168,9 +264,16 @@ def _transport_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagn
         if isinstance(node, WavTransportSpec) and audio.encoding != "pcm16":
             yield doc.diagnostic("audio.wav-encoding", "WAV files are read and written as PCM16",
                                  f"{base}/audio/encoding")
-    if isinstance(node, TwilioTransportSpec) and node.auth_token is None:
-        yield _warn(doc, "twilio.unsigned", "without auth_token, webhook requests are not "
-                    "checked for a Twilio signature", base, severity=Severity.INFO)
+    if isinstance(node, TwilioTransportSpec) and not node.auth_token:
+        # `${TWILIO_AUTH_TOKEN:-}` with the variable unset leaves an empty token: as unsigned.
+        missing = node.auth_token is None
+        what = "no auth_token" if missing else "auth_token is empty"
+        yield _warn(doc, "twilio.unsigned", f"{what}: neither the TwiML webhook nor the "
+                    "media-stream upgrade can be checked for Twilio's signature, so anyone who "
+                    "learns the URLs can start calls",
+                    base if missing else f"{base}/auth_token",
+                    hint="set auth_token: ${TWILIO_AUTH_TOKEN} and give that variable the "
+                    "account's auth token")
 
 
 FILE_FIELDS = {"audio.record": ("path",), "log.transcript": ("path",),

@@ -1,17 +1,20 @@
-"""`tool.http` through the executor, against an aiohttp server on 127.0.0.1."""
+"""`tool.http` through the executor, against an aiohttp server on 127.0.0.1 (so its specs allow
+the private network), and the network policy at call time: no name lookup leaves the process."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from flowspec.frames import (
@@ -19,9 +22,12 @@ from flowspec.frames import (
     InterruptFrame,
     TextFrame,
 )
-from flowspec.nodes.tool_http import EXCERPT_CHARS
+from flowspec.nodes.tool_http import EXCERPT_CHARS, HttpToolNode
+from flowspec.runtime import DEFAULT_REGISTRY, Bus, Context, Executor, Registry
+from flowspec.spec.compiled import CompiledGraph
+from flowspec.testing import RecorderNode, capture_events
 
-from .tool_harness import HANG_GUARD_S, Run
+from .tool_harness import HANG_GUARD_S, Run, TurnModel, compiled
 from .tool_harness import running as run_tools
 
 SECRET = "s3cret-token-value"
@@ -77,12 +83,17 @@ async def api() -> AsyncIterator[Api]:
         await api.release.wait()
         return web.Response(text="late")
 
+    async def redirect(request: web.Request) -> web.Response:
+        await record(request)
+        raise web.HTTPFound(api.url("/echo"))
+
     app.router.add_post("/echo", echo)
     app.router.add_get("/query", query)
     app.router.add_post("/fail", fail)
     app.router.add_post("/text", text)
     app.router.add_post("/empty", empty)
     app.router.add_post("/slow", slow)
+    app.router.add_post("/redirect", redirect)
     await api.server.start_server()
     try:
         yield api
@@ -91,10 +102,12 @@ async def api() -> AsyncIterator[Api]:
         await api.server.close()
 
 
-def http_tool(node_id: str, url: str, extra: str = "") -> str:
+def http_tool(node_id: str, url: str, extra: str = "", *, private: bool = True) -> str:
     lines = [f"  {node_id}:", "    type: tool.http", f"    url: {url}",
              "    description: A test endpoint.",
              '    headers: {Authorization: "Bearer ${TOKEN}"}']
+    if private:
+        lines.append("    allow_private_network: true")
     return "\n".join(lines + [f"    {line}" for line in extra.splitlines() if line])
 
 
@@ -102,6 +115,52 @@ def http_tool(node_id: str, url: str, extra: str = "") -> str:
 async def running(*tools: str) -> AsyncIterator[Run]:
     async with run_tools("\n".join(tools), env={"TOKEN": SECRET}) as run:
         yield run
+
+
+class NameMap(AbstractResolver):
+    """Answers host names from a table, as a DNS server (or a rebinding attacker) would."""
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self.names = dict(names)
+        self.asked: list[str] = []
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        self.asked.append(host)
+        if host not in self.names:
+            raise OSError(f"no such host {host}")
+        return [ResolveResult(hostname=host, host=self.names[host], port=port,
+                              family=socket.AF_INET, proto=0, flags=socket.AI_NUMERICHOST)]
+
+    async def close(self) -> None:
+        return None
+
+
+@asynccontextmanager
+async def running_resolved(graph: CompiledGraph, names: NameMap) -> AsyncIterator[Run]:
+    """The tool harness's session, with every tool.http node looking names up in `names`."""
+
+    def factory(ctx: Context) -> HttpToolNode:
+        return HttpToolNode(ctx, resolver=names)
+
+    registry = Registry(parent=DEFAULT_REGISTRY)
+    registry.register("transport.text", RecorderNode)
+    registry.register("openai.responses", TurnModel)
+    registry.register("tool.http", factory)
+    bus = Bus()
+    with capture_events(bus) as events:
+        async with Executor(registry=registry, bus=bus).session(graph) as s:
+            model = s.node("llm")
+            assert isinstance(model, TurnModel)
+            yield Run(s, model, events)
+
+
+def unchecked(graph: CompiledGraph, node_id: str, **changes: Any) -> CompiledGraph:
+    """`graph` with one node's fields changed after validation: the call-time checks must hold
+    without the validator (a node built from data no check saw)."""
+    nodes = dict(graph.nodes)
+    nodes[node_id] = nodes[node_id].model_copy(update=changes)
+    return dataclasses.replace(graph, nodes=nodes)
 
 
 def never_shown(run: Run, results: list[FunctionResultFrame]) -> bool:
@@ -201,3 +260,60 @@ async def test_parallel_requests_of_one_turn_return_together(api: Api) -> None:
         one, two = await run.ask(("lookup", {"n": 1}), ("search", {"n": 2}))
     assert json.loads(one.result) == {"got": {"n": 1}}
     assert json.loads(two.result) == {"query": {"n": "2"}}
+
+
+async def test_a_name_that_resolves_to_loopback_is_refused_and_the_session_goes_on(
+        api: Api) -> None:
+    names = NameMap({"rebind.example": "127.0.0.1"})
+    port = api.server.port
+    graph = compiled(http_tool("lookup", f"http://rebind.example:{port}/echo", private=False),
+                     {"TOKEN": SECRET})
+    async with running_resolved(graph, names) as run:
+        (first,) = await run.ask(("lookup", {"city": "Oslo"}))
+        (second,) = await run.ask(("lookup", {"city": "Bergen"}))
+    for result in (first, second):
+        assert result.is_error and not result.cancelled
+        assert "network policy" in json.loads(result.result)["error"]
+    assert api.requests == [] and names.asked
+    ended = run.ended()
+    assert [e.ok for e in ended] == [False, False]
+    assert "rebind.example resolves to 127.0.0.1, which is a loopback address" in ended[0].detail
+
+
+async def test_allow_private_network_lets_a_resolved_loopback_call_through(api: Api) -> None:
+    names = NameMap({"rebind.example": "127.0.0.1"})
+    graph = compiled(http_tool("lookup", f"http://rebind.example:{api.server.port}/echo"),
+                     {"TOKEN": SECRET})
+    async with running_resolved(graph, names) as run:
+        (result,) = await run.ask(("lookup", {"city": "Oslo"}))
+    assert (result.is_error, json.loads(result.result)) == (False, {"got": {"city": "Oslo"}})
+    assert names.asked == ["rebind.example"]
+
+
+async def test_a_loopback_literal_is_refused_at_call_time_without_a_lookup(api: Api) -> None:
+    names = NameMap({})
+    graph = unchecked(compiled(http_tool("lookup", api.url("/echo")), {"TOKEN": SECRET}),
+                      "lookup", allow_private_network=False)
+    async with running_resolved(graph, names) as run:
+        (result,) = await run.ask(("lookup", {}))
+    assert result.is_error and "network policy" in json.loads(result.result)["error"]
+    assert api.requests == [] and names.asked == []
+
+
+async def test_a_url_with_credentials_is_refused_at_call_time(api: Api) -> None:
+    graph = compiled(http_tool("lookup", api.url("/echo")), {"TOKEN": SECRET})
+    url = api.url("/echo").replace("http://", "http://user:pw@")
+    async with running_resolved(unchecked(graph, "lookup", url=url), NameMap({})) as run:
+        (result,) = await run.ask(("lookup", {}))
+    assert result.is_error and "network policy" in json.loads(result.result)["error"]
+    assert api.requests == []
+    assert run.ended()[0].detail == "the URL carries credentials"
+
+
+async def test_a_redirect_is_not_followed(api: Api) -> None:
+    async with running(http_tool("hop", api.url("/redirect"))) as run:
+        (result,) = await run.ask(("hop", {"city": "Oslo"}))
+    assert result.is_error
+    assert json.loads(result.result)["error"] == (
+        "The tool's service answered with a redirect (HTTP 302); redirects are not followed.")
+    assert [r["path"] for r in api.requests] == ["/redirect"]
