@@ -172,20 +172,15 @@ class Reloader:
                 return Result(409, {"error": "conflict", "message": str(exc),
                                     "version": store.version, "etag": store.etag})
             try:
-                candidate = await self._validate(change_of, version)
+                prepared = await self._prepare(change_of, version, admin=origin == "admin")
             except SpecInvalid as exc:
                 return self._invalid(exc.diagnostics, origin)
-            if not candidate.changes:
+            candidate, plan = prepared.candidate, prepared.plan
+            if plan is None:
                 return Result(200, self._body(None, [], "no changes"))
-            if origin == "admin":
-                refused = self.policy.refusals(store.data, candidate)
-                if refused:
-                    return self._invalid(refused, origin, status=403)
-            plan = build_plan(store.graph, candidate.graph, candidate.changes,
-                              served=self._served)
-            if not plan.ok:
-                errors = [_located(candidate, c.change.pointer, c.reason) for c in plan.rejected]
-                return self._invalid(errors, origin, plan)
+            if prepared.refused:
+                return self._invalid(prepared.refused, origin, plan if prepared.status == 422
+                                     else None, status=prepared.status)
             if write:
                 refusal = self._source_refusal()
                 if refusal is not None:
@@ -244,19 +239,32 @@ class Reloader:
                                      "version": self.store.version, "etag": self.store.etag,
                                      **error.details})
 
-    async def _validate(self, change_of: Callable[[], Any], version: int | None) -> Candidate:
-        """The validated candidate for a change, computed off the event loop and within the
-        time bound. Raises SpecInvalid for every way the change can fail."""
+    async def _prepare(self, change_of: Callable[[], Any], version: int | None, *,
+                       admin: bool) -> _Prepared:
+        """Validate the change, check what an admin change may do and plan it, off the event
+        loop (a large spec takes seconds) and within the time bound. Raises SpecInvalid for
+        every way the change can fail to validate."""
         store = self.store
 
-        def build() -> Candidate:
+        def prepare() -> _Prepared:
             change = change_of()
-            return store.candidate(change, version) if isinstance(change, str) \
+            candidate = store.candidate(change, version) if isinstance(change, str) \
                 else store.candidate_data(change, version)
+            if not candidate.changes:
+                return _Prepared(candidate)
+            if admin:
+                refused = self.policy.refusals(store.data, candidate)
+                if refused:
+                    return _Prepared(candidate, build_plan(store.graph, candidate.graph, []),
+                                     refused, 403)
+            plan = build_plan(store.graph, candidate.graph, candidate.changes,
+                              served=self._served)
+            rejected = [_located(candidate, c.change.pointer, c.reason) for c in plan.rejected]
+            return _Prepared(candidate, plan, rejected)
 
         try:
             async with asyncio.timeout(self._compile_timeout):
-                return await asyncio.to_thread(build)
+                return await asyncio.to_thread(prepare)
         except TimeoutError:
             raise SpecInvalid([Diagnostic(
                 code="limit.time", source=store.source, message="validating the change took "
@@ -279,7 +287,8 @@ class Reloader:
         log.warning("spec %s: change from %s rejected, nothing changed: %s",
                     self.store.graph.name, origin, message)
         self.bus.publish(SpecReloaded(session_id="", graph=self.store.graph.name,
-                                      version=self.store.version, ok=False, message=message))
+                                      version=self.store.version, ok=False, message=message,
+                                      codes=tuple(dict.fromkeys(d.code for d in diagnostics))))
         body: dict[str, Any] = {"error": "invalid" if status == 422 else "forbidden",
                                 "message": "The change was rejected; nothing changed.",
                                 "errors": errors, "version": self.store.version,
@@ -293,6 +302,17 @@ class Reloader:
         return self.redactor.data({
             "outcome": outcome, "version": self.store.version, "etag": self.store.etag,
             "plan": plan.to_json() if plan is not None else None, "sessions": sessions})
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A change validated and planned: `plan` None when it changes nothing; `refused` the
+    located reasons it may not be applied, answered with `status`."""
+
+    candidate: Candidate
+    plan: Plan | None = None
+    refused: list[Diagnostic] = field(default_factory=list)
+    status: int = 422
 
 
 def _located(candidate: Candidate, pointer: str, reason: str) -> Diagnostic:

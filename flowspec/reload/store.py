@@ -23,9 +23,9 @@ from flowspec.errors import Diagnostic, Severity, SpecInvalid
 from flowspec.reload import fileedit
 from flowspec.reload.diff import MASK, Change, diff, mask_secrets
 from flowspec.reload.quick import compile_valid
-from flowspec.spec.compile import compile_document, compile_text
+from flowspec.spec.compile import check_data_limits, compile_document, compile_text
 from flowspec.spec.compiled import CompiledGraph
-from flowspec.spec.load import parse
+from flowspec.spec.load import Document, parse
 
 PatchKind = Literal["json-patch", "merge-patch"]
 _STALE: Any = object()
@@ -52,6 +52,7 @@ class Candidate:
     base_text: str
     source: str
     _text: str | None = None
+    _document: Document | None = None
 
     @property
     def text(self) -> str:
@@ -60,7 +61,9 @@ class Candidate:
         return self._text
 
     def locate(self, code: str, message: str, pointer: str) -> Diagnostic:
-        return parse(self.text, self.source).diagnostic(code, message, pointer, key=True)
+        if self._document is None:  # parsed once, however many findings it locates
+            self._document = parse(self.text, self.source)
+        return self._document.diagnostic(code, message, pointer, key=True)
 
 
 class SpecStore:
@@ -118,7 +121,12 @@ class SpecStore:
         return fileedit.apply_merge_patch(self.data, patch)
 
     def candidate_data(self, data: Any, version: int | None = None) -> Candidate:
-        """Validate the whole document `data`; as `candidate`, without text on the fast path."""
+        """Validate the whole document `data`; as `candidate`, without text on the fast path.
+        Data beyond a bound (`flowspec.limits`) is refused before anything else reads it."""
+        beyond = [d for d in check_data_limits(data, self.source)
+                  if d.severity is Severity.ERROR]
+        if beyond:
+            raise SpecInvalid(beyond)
         graph = compile_valid(data, self.source, self.env, version or self.version + 1)
         if graph is None:
             return self.candidate(fileedit.rewrite(self.text, data, source=self.source),

@@ -248,12 +248,14 @@ class ClientMessageRejected(BusEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpecReloaded(BusEvent):
-    """A served spec was changed (hot reload); `ok` is False when the change was rejected."""
+    """A served spec was changed (hot reload); `ok` is False when the change was rejected,
+    `codes` then the codes of the reasons (`limit.depth`, `admin.privileged`, ...)."""
 
     graph: str
     version: int
     ok: bool = True
     message: str = ""
+    codes: tuple[str, ...] = ()
 
 
 # -- added with hot reload ------------------------------------------------------------------------
