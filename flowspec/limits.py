@@ -44,6 +44,12 @@ CLIENT_MAX_DEPTH = 32
 CLIENT_MAX_NUMBER_DIGITS = 20
 """Longest number in a client's JSON message."""
 
+# -- provider messages (Realtime and Responses events, tool arguments a model writes) -----------
+
+PROVIDER_MAX_NUMBER_DIGITS = MAX_NUMBER_DIGITS
+"""Longest number in a provider's event. Nesting needs no bound of its own there: nothing walks
+an event's depth, and the decoder's own recursion limit is caught (`loads(max_depth=None)`)."""
+
 # -- the server ---------------------------------------------------------------------------------
 
 MAX_SESSIONS = 100
@@ -63,9 +69,10 @@ class InputTooComplex(ValueError):
         self.limit = limit
 
 
-def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH,
+def loads(text: str | bytes, *, max_depth: int | None = MAX_DEPTH,
           max_digits: int = MAX_NUMBER_DIGITS) -> Any:
-    """`json.loads` with bounds on nesting and number length.
+    """`json.loads` with bounds on nesting and number length (`max_depth` None: only the
+    decoder's own recursion limit, which costs nothing to check).
 
     Raises ValueError (json.JSONDecodeError) for text that is not JSON, and InputTooComplex
     (also a ValueError) for JSON beyond the bounds, or with NaN or Infinity (not JSON)."""
@@ -92,9 +99,8 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH,
         value = json.loads(text, parse_int=parse_int, parse_float=parse_float,
                            parse_constant=parse_constant)
     except RecursionError:
-        raise InputTooComplex("depth", f"the JSON is nested deeper than {max_depth} "
-                              "levels") from None
-    if depth(value, max_depth + 1) > max_depth:
+        raise InputTooComplex("depth", "the JSON is nested too deeply") from None
+    if max_depth is not None and depth(value, max_depth + 1) > max_depth:
         raise InputTooComplex("depth", f"the JSON is nested deeper than {max_depth} levels")
     return value
 

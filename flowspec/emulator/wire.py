@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import secrets
 from dataclasses import dataclass
 from typing import Any, TypeAlias
+
+from flowspec import limits
 
 JSONObject: TypeAlias = dict[str, Any]
 
@@ -89,7 +90,7 @@ def _type_name(value: Any) -> str:
 def parse_json_object(text: str) -> JSONObject:
     """Parse one client frame; anything but a JSON object becomes an `invalid_json` WireError."""
     try:
-        value = json.loads(text)
+        value = limits.loads(text, max_depth=None)
     except ValueError as exc:
         raise WireError(
             f"We could not parse the JSON body of your request. ({exc})", code="invalid_json"

@@ -20,6 +20,7 @@ from typing import Any
 
 from jsonschema import Draft7Validator
 
+from flowspec import limits
 from flowspec.errors import FlowspecError
 from flowspec.frames import Frame, FunctionCallFrame, FunctionResultFrame, InterruptFrame
 from flowspec.runtime.bus import FunctionCallEnded
@@ -66,7 +67,10 @@ def parse_arguments(text: str, schema: Mapping[str, Any]) -> Arguments:
     Raises ToolCallFailed with a message that tells the model what to fix (JSON path and
     reason for each problem, at most three)."""
     try:
-        value = json.loads(text) if text.strip() else {}
+        value = limits.loads(text) if text.strip() else {}
+    except limits.InputTooComplex as exc:
+        raise ToolCallFailed(f"The arguments are refused: {exc}. Send a plain JSON object.",
+                             "arguments beyond a bound") from exc
     except json.JSONDecodeError as exc:
         raise ToolCallFailed(
             f"The arguments are not valid JSON ({exc.msg} at line {exc.lineno} column "

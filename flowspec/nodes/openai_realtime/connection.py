@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from flowspec import limits
 from flowspec.errors import TransportError
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
@@ -67,7 +68,8 @@ class AiohttpSocket:
                 data = message.data
                 text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
                 try:
-                    value = json.loads(text)
+                    value = limits.loads(text, max_depth=None,
+                                         max_digits=limits.PROVIDER_MAX_NUMBER_DIGITS)
                 except ValueError:
                     continue  # a garbled frame is not worth ending the conversation for
                 if isinstance(value, dict):

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from flowspec import limits
 from flowspec.nodes.openai_responses.protocol import (
     JSONObject,
     ResponsesApiError,
@@ -74,7 +75,8 @@ class SseStream:
             if data is None:
                 continue
             try:
-                return parse_event(json.loads(data))
+                return parse_event(limits.loads(data, max_depth=None,
+                                                max_digits=limits.PROVIDER_MAX_NUMBER_DIGITS))
             except ValueError:
                 log.warning("%s: ignored an SSE event that is not JSON", self._node_id)
         return None
@@ -105,7 +107,12 @@ async def post_json(session: aiohttp.ClientSession, url: str, headers: Mapping[s
         async with session.post(url, data=json.dumps({**body, "stream": False}),
                                 headers=dict(headers)) as response:
             await _check(node_id, response)
-            data: Any = await response.json(content_type=None)
+            text = await response.text()
+    try:
+        data: Any = limits.loads(text, max_depth=None,
+                                 max_digits=limits.PROVIDER_MAX_NUMBER_DIGITS)
+    except ValueError:
+        data = None
     if not isinstance(data, dict):
         raise ResponsesApiError(node_id, "the API answered with something other than a JSON "
                                 "object.")
@@ -118,7 +125,7 @@ async def _check(node_id: str, response: aiohttp.ClientResponse) -> None:
     with map_errors(node_id, "reading an error reply"):
         text = await response.text()
     try:
-        data = json.loads(text)
+        data = limits.loads(text, max_depth=None, max_digits=limits.PROVIDER_MAX_NUMBER_DIGITS)
     except ValueError:
         data = None
     if isinstance(data, dict):

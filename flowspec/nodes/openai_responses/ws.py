@@ -11,7 +11,6 @@ nothing waits for the cancelled response to drain.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -21,6 +20,7 @@ from typing import Protocol
 
 import aiohttp
 
+from flowspec import limits
 from flowspec.errors import TransportError
 from flowspec.nodes.openai_responses.protocol import (
     BENIGN_CODES,
@@ -220,7 +220,8 @@ class ResponsesSocket:
                 raise TransportError(self._node_id, "the WebSocket is not connected.")
             text = await self._ws.receive_text()
             try:
-                data = json.loads(text)
+                data = limits.loads(text, max_depth=None,
+                                    max_digits=limits.PROVIDER_MAX_NUMBER_DIGITS)
             except ValueError:
                 log.warning("%s: ignored a message that is not JSON", self._node_id)
                 continue
