@@ -30,17 +30,21 @@ HISTORY = 100
 BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Seconds between reconnection attempts (the last repeats)."""
 
-# KEYS: current hash, history list, channel. ARGV: base version, new version (0: base + 1),
-# etag, text, history length. Returns {1, version} or {0, current version}.
+# KEYS: current hash, history list, channel. ARGV: base version, new version, the revision as
+# one JSON entry (its "version" written as 0: the script puts the real one), etag, text, history
+# length. Returns {1, version} or {0, current version}. The announcement carries the whole
+# entry, so a replica applies it without another round trip.
 _PROPOSE = """
 local current = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
 local version = tonumber(ARGV[2])
 if version <= current then version = current + 1 end
-redis.call('HSET', KEYS[1], 'version', version, 'etag', ARGV[3], 'text', ARGV[4])
-redis.call('RPUSH', KEYS[2], cjson.encode({version = version, etag = ARGV[3], text = ARGV[4]}))
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
-redis.call('PUBLISH', KEYS[3], version)
+local entry = string.gsub(ARGV[3], '^{"version": 0', '{"version": ' .. version, 1)
+redis.call('HSET', KEYS[1], 'version', version, 'etag', ARGV[4], 'text', ARGV[5],
+           'entry', entry)
+redis.call('RPUSH', KEYS[2], entry)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)
+redis.call('PUBLISH', KEYS[3], entry)
 return {1, version}
 """
 
@@ -84,37 +88,39 @@ class RedisSource:
     async def _latest(self) -> Revision:
         """The store's revision, seeding an empty store with `seed`."""
         try:
-            found = await self._client.hgetall(self._keys[0])
-            if not found:
+            found = await self._client.hget(self._keys[0], "entry")
+            if found is None:
                 await self._write(self.seed, base=0)
-                found = await self._client.hgetall(self._keys[0])
+                found = await self._client.hget(self._keys[0], "entry")
         except Exception as exc:  # the client's errors: connection, timeout, protocol
             raise self._down(exc) from None
         self._up()
-        return _revision(found)
+        if found is None:  # emptied again between the two calls: hold on to what is served
+            return self.seed
+        return _entry(found)
 
-    async def _since(self, version: int) -> list[Revision]:
-        """The revisions after `version`, oldest first; only the latest when the history does
-        not reach back that far."""
+    async def _since(self, version: int, latest: int | None = None) -> list[Revision]:
+        """The revisions after `version` (up to `latest`, when known), oldest first; only the
+        latest when the history does not reach back that far."""
+        wanted = HISTORY if latest is None else min(HISTORY, latest - version)
+        if wanted <= 0:
+            return []
         try:
-            entries = await self._client.lrange(self._keys[1], 0, -1)
+            entries = await self._client.lrange(self._keys[1], -wanted, -1)
         except Exception as exc:
             raise self._down(exc) from None
-        found = [Revision(int(e["version"]), str(e["text"]), str(e["etag"]))
-                 for e in (json.loads(raw) for raw in entries)]
-        newer = [r for r in found if r.version > version]
+        newer = [r for r in map(_entry, entries) if r.version > version]
         if newer and newer[0].version == version + 1:
             return newer
-        latest = await self._latest()
-        return [latest] if latest.version > version else []
+        current = await self._latest()
+        return [current] if current.version > version else []
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def propose(self, text: str, base: Revision) -> Revision:
-        revision = Revision(base.version + 1, text, text_etag(text))
+    async def propose(self, text: str, base: Revision, data: Any = None) -> Revision:
+        revision = Revision(base.version + 1, text, text_etag(text), data)
         try:
-            written, current = await self._propose(keys=self._keys, args=[
-                base.version, revision.version, revision.etag, text, HISTORY])
+            written, current = await self._write(revision, base=base.version)
         except Exception as exc:
             raise self._down(exc) from None
         self._up()
@@ -125,11 +131,14 @@ class RedisSource:
                                                         "etag": base.etag},
                               store={"version": int(current)})
         self._applied = max(self._applied, int(current))
-        return Revision(int(current), text, revision.etag)
+        return Revision(int(current), text, revision.etag, data)
 
-    async def _write(self, revision: Revision, *, base: int) -> None:
-        await self._propose(keys=self._keys, args=[base, revision.version, revision.etag,
-                                                   revision.text, HISTORY])
+    async def _write(self, revision: Revision, *, base: int) -> tuple[int, int]:
+        entry = json.dumps({"version": 0, "etag": revision.etag, "text": revision.text,
+                            "data": revision.data}, ensure_ascii=False)
+        written, current = await self._propose(keys=self._keys, args=[
+            base, revision.version, entry, revision.etag, revision.text, HISTORY])
+        return int(written), int(current)
 
     def refusal(self) -> SourceError | None:
         if self.connected:
@@ -155,8 +164,14 @@ class RedisSource:
                 while not stop.is_set():
                     message = await pubsub.get_message(ignore_subscribe_messages=True,
                                                        timeout=0.5)
-                    if message is not None:
-                        async for revision in self._catch_up():
+                    if message is None:
+                        continue
+                    announced = _entry(message["data"])
+                    if announced.version == self._applied + 1:
+                        self._applied = announced.version
+                        yield announced
+                    elif announced.version > self._applied:
+                        async for revision in self._catch_up(announced.version):
                             yield revision
             except SourceError:
                 pass  # `_down` noted it; wait and reconnect
@@ -177,8 +192,8 @@ class RedisSource:
             except TimeoutError:
                 pass
 
-    async def _catch_up(self) -> AsyncIterator[Revision]:
-        for revision in await self._since(self._applied):
+    async def _catch_up(self, latest: int | None = None) -> AsyncIterator[Revision]:
+        for revision in await self._since(self._applied, latest):
             self._applied = revision.version
             yield revision
 
@@ -212,12 +227,11 @@ class RedisSource:
                            f"({reason})")
 
 
-def _revision(found: dict[Any, Any]) -> Revision:
-    def text(key: str) -> str:
-        value = found.get(key.encode(), found.get(key, b""))
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    return Revision(int(text("version") or 0), text("text"), text("etag"))
+def _entry(raw: bytes | str) -> Revision:
+    """A revision from its stored JSON entry."""
+    entry = json.loads(raw)
+    return Revision(int(entry["version"]), str(entry["text"]), str(entry["etag"]),
+                    entry.get("data"))
 
 
 def _safe(url: str) -> str:

@@ -138,8 +138,10 @@ class Reloader:
         if self.revision is not None and revision.etag == self.revision.etag:
             return Result(200, self._body(None, [], "no changes"))
         assert self.source is not None
-        result = await self._change(lambda: revision.text, None, self.source.kind,
-                                    version=revision.version)
+        # With the data at hand, the fast path validates it and no YAML is read.
+        result = await self._change(lambda: revision.text if revision.data is None
+                                    else revision.data, None, self.source.kind,
+                                    version=revision.version, text=revision.text)
         if result.ok:
             self._serving(revision)
         return result
@@ -160,7 +162,8 @@ class Reloader:
                  "graph_version": s.graph.version} for s in self.target.live_sessions()]
 
     async def _change(self, change_of: Callable[[], Any], if_match: str | None,
-                      origin: str, *, version: int | None = None, write: bool = False) -> Result:
+                      origin: str, *, version: int | None = None, write: bool = False,
+                      text: str | None = None) -> Result:
         """The pipeline. `write`: the change did not come from the source, and goes to it."""
         write = write and self.source is not None
         self.received_at = time.perf_counter()
@@ -172,7 +175,8 @@ class Reloader:
                 return Result(409, {"error": "conflict", "message": str(exc),
                                     "version": store.version, "etag": store.etag})
             try:
-                prepared = await self._prepare(change_of, version, admin=origin == "admin")
+                prepared = await self._prepare(change_of, version, admin=origin == "admin",
+                                               text=text)
             except SpecInvalid as exc:
                 return self._invalid(exc.diagnostics, origin)
             candidate, plan = prepared.candidate, prepared.plan
@@ -219,7 +223,7 @@ class Reloader:
         change (live sessions get the previous settings back) and say why."""
         assert self.source is not None and self.revision is not None
         try:
-            revision = await self.source.propose(candidate.text, self.revision)
+            revision = await self.source.propose(candidate.text, self.revision, candidate.data)
         except SourceError as error:
             undo = build_plan(candidate.graph, before[1], diff(candidate.data, before[0]),
                               served=self._served)
@@ -240,7 +244,7 @@ class Reloader:
                                      **error.details})
 
     async def _prepare(self, change_of: Callable[[], Any], version: int | None, *,
-                       admin: bool) -> _Prepared:
+                       admin: bool, text: str | None = None) -> _Prepared:
         """Validate the change, check what an admin change may do and plan it, off the event
         loop (a large spec takes seconds) and within the time bound. Raises SpecInvalid for
         every way the change can fail to validate."""
@@ -249,7 +253,7 @@ class Reloader:
         def prepare() -> _Prepared:
             change = change_of()
             candidate = store.candidate(change, version) if isinstance(change, str) \
-                else store.candidate_data(change, version)
+                else store.candidate_data(change, version, text)
             if not candidate.changes:
                 return _Prepared(candidate)
             if admin:

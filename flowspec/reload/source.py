@@ -38,6 +38,8 @@ class Revision:
     version: int
     text: str
     etag: str
+    data: Any = None
+    """The document as JSON data, when the source holds it too (no YAML to read then)."""
 
 
 class SourceError(Exception):
@@ -59,9 +61,10 @@ class SpecSource(Protocol):
         """The latest revision (raises SourceError when it cannot be read)."""
         ...
 
-    async def propose(self, text: str, base: Revision) -> Revision:
-        """Make `text` the next revision after `base`; raises SourceError (`conflict` when the
-        truth moved on since `base`, `read_only_source`, `store_unavailable`)."""
+    async def propose(self, text: str, base: Revision, data: Any = None) -> Revision:
+        """Make `text` (whose data is `data`, when known) the next revision after `base`;
+        raises SourceError (`conflict` when the truth moved on since `base`,
+        `read_only_source`, `store_unavailable`)."""
         ...
 
     def changes(self, stop: asyncio.Event) -> AsyncIterator[Revision]:
@@ -143,7 +146,7 @@ class FileSource:
 
     # -- writing --------------------------------------------------------------------------------
 
-    async def propose(self, text: str, base: Revision) -> Revision:
+    async def propose(self, text: str, base: Revision, data: Any = None) -> Revision:
         return await asyncio.to_thread(self._propose, text, base)
 
     def _propose(self, text: str, base: Revision) -> Revision:

@@ -120,9 +120,11 @@ class SpecStore:
             return fileedit.apply_json_patch(self.data, patch)
         return fileedit.apply_merge_patch(self.data, patch)
 
-    def candidate_data(self, data: Any, version: int | None = None) -> Candidate:
-        """Validate the whole document `data`; as `candidate`, without text on the fast path.
-        Data beyond a bound (`flowspec.limits`) is refused before anything else reads it."""
+    def candidate_data(self, data: Any, version: int | None = None,
+                       text: str | None = None) -> Candidate:
+        """Validate the whole document `data`; as `candidate`, without text on the fast path
+        (`text`: the data as written, when known). Data beyond a bound (`flowspec.limits`) is
+        refused before anything else reads it."""
         beyond = [d for d in check_data_limits(data, self.source)
                   if d.severity is Severity.ERROR]
         if beyond:
@@ -134,7 +136,8 @@ class SpecStore:
         warnings = [d for d in graph.diagnostics if d.severity is Severity.WARNING]
         # The last text written is a fine base even when stale: `rewrite` brings any text to
         # the new data.
-        return Candidate(data, graph, diff(self.data, data), warnings, self._text, self.source)
+        return Candidate(data, graph, diff(self.data, data), warnings, self._text, self.source,
+                         text)
 
     def candidate(self, text: str, version: int | None = None) -> Candidate:
         """Validate `text` whole, as `flowspec validate` would, as `version` (default: the

@@ -129,6 +129,12 @@ def rows(r: dict[str, Any]) -> list[Row]:
     else:
         out.append(("settings patch received → `session.update` at the provider, median (ms)",
                     "≤ 5", rel.get("reason", "not measured"), "–", "–", None))
+    across = (rel.get("replicas") or {}).get("patch_to_other_replica_ms")
+    if across:
+        out.append(("PATCH on replica A → `session.update` for a session on replica B, through "
+                    "Redis, median / p90 (ms)", "median ≤ 20",
+                    f"{across['median']:.2f} / {across['p90']:.2f}", "–", "–",
+                    across["median"] <= 20))
     lat = r.get("delta_latency") or {}
     if "added" in lat:
         p99 = lat["added"]["p99_us"] / 1e3

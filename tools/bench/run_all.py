@@ -139,10 +139,13 @@ def part_reload(a: argparse.Namespace) -> dict[str, Any]:
                              capture_output=True, text=True, cwd=ROOT).stdout.strip()
     if not tracked or not script.exists():
         return {"reload": {"reason": "not measured: hot reload not available in this checkout"}}
-    cmd = [PY, str(script), "--json"] + (["--patches", "5", "--sessions", "1"] if a.smoke else [])
+    cmd = [PY, str(script), "--json", "--replicas"] + (["--patches", "5", "--sessions", "1"]
+                                                       if a.smoke else [])
     runs = [run_child(cmd, f"reload rep {i + 1}") for i in range(a.reps)]
     rows = [median_tree([run[i] for run in runs]) for i in range(len(runs[0]))]
-    return {"reload": {"rows": rows, "reps": a.reps}}
+    return {"reload": {"rows": [r for r in rows if "sessions" in r],
+                       "replicas": next((r for r in rows if "replicas" in r), None),
+                       "reps": a.reps}}
 
 
 def part_sessions(a: argparse.Namespace) -> dict[str, Any]:
