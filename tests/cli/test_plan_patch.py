@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -132,3 +133,25 @@ async def test_patch_reaches_a_running_server(tmp_path: Path) -> None:
         await site.stop()
         await server.drain(5)
         await runner.cleanup()
+
+
+def test_plan_marks_privileged_changes_and_connection_checks_as_live(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old = write(tmp_path, "old.yaml", VOICE)
+    new = write(tmp_path, "new.yaml", VOICE.replace(
+        "handler: flowspec.examples.weather:get_weather", "handler: os:system").replace(
+        "    audio: {encoding: pcm16, sample_rate: 24000}\n",
+        "    audio: {encoding: pcm16, sample_rate: 24000}\n"
+        "    allowed_origins: [https://app.example.com]\n    max_sessions: 5\n"))
+    assert main(["plan", old, new]) == 0
+    out = capsys.readouterr().out
+    # The change's line, its values line, then its notes (indented deeper than the next change).
+    handler = re.split(r"\n  \S", out.split("/nodes/get_weather/handler", 1)[1])[0]
+    assert "privileged: it sets code, a file or a URL" in handler
+    assert "--admin-allow-code" in handler
+    assert "/nodes/caller/allowed_origins  [live] live: checked for each new connection" in out
+    assert "/nodes/caller/max_sessions  [live] live: checked for each new connection" in out
+    assert main(["plan", old, new, "--format", "json"]) == 0
+    changes = {c["pointer"]: c for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert changes["/nodes/get_weather/handler"]["privileged"] is True
+    assert "privileged" not in changes["/nodes/caller/allowed_origins"]
