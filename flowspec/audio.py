@@ -392,20 +392,73 @@ def convert(data: bytes, src: AudioFormat, dst: AudioFormat) -> bytes:
 # --- WAV ---------------------------------------------------------------------------------------
 
 
+MAX_WAV_BYTES = 1 << 30
+"""Largest WAV file read (about 6 hours of 24 kHz mono PCM16)."""
+_FORMAT_PCM, _FORMAT_FLOAT, _FORMAT_EXTENSIBLE = 1, 3, 0xFFFE
+
+
 def read_wav(path: str | os.PathLike[str]) -> tuple[AudioFormat, bytes]:
-    """Read a PCM16 WAV file. Raises `ValueError` saying why a file is not supported."""
+    """Read a WAV file as PCM16: 8-, 16-, 24- and 32-bit integer samples and 32- and 64-bit
+    float samples are read (and converted). Raises `ValueError` saying why a file cannot be."""
+    name = os.fspath(path)
     try:
-        with wave.open(os.fspath(path), "rb") as w:
-            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
-            data = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise ValueError(f"{os.fspath(path)}: not a readable PCM WAV file ({exc}).") from exc
-    if width != 2:
-        raise ValueError(
-            f"{os.fspath(path)}: {8 * width}-bit samples are not supported; only 16-bit PCM is."
-        )
+        with open(name, "rb") as handle:
+            data = handle.read(MAX_WAV_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot be read ({exc.strerror or exc}).") from None
+    if len(data) > MAX_WAV_BYTES:
+        raise ValueError(f"{name}: larger than {MAX_WAV_BYTES >> 20} MiB.")
+    tag, channels, rate, width, samples = _riff(name, data)
+    if channels < 1 or rate < 1:
+        raise ValueError(f"{name}: {channels} channels at {rate} Hz cannot be played.")
     fmt = AudioFormat("pcm16", rate, channels)
-    return fmt, data[: len(data) - len(data) % fmt.frame_size]
+    usable = len(samples) - len(samples) % (width * channels)
+    return fmt, _wav_samples(name, tag, width, samples[:usable])
+
+
+def _riff(name: str, data: bytes) -> tuple[int, int, int, int, bytes]:
+    """(format tag, channels, rate, bytes per sample, sample data) of a RIFF/WAVE file."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise ValueError(f"{name}: not a WAV file (it does not start with RIFF/WAVE).")
+    position, fmt, samples = 12, None, None
+    while position + 8 <= len(data) and (fmt is None or samples is None):
+        chunk, size = data[position:position + 4], int.from_bytes(data[position + 4:position + 8],
+                                                                  "little")
+        body = data[position + 8:position + 8 + size]
+        if chunk == b"fmt " and len(body) >= 16:
+            tag = int.from_bytes(body[0:2], "little")
+            if tag == _FORMAT_EXTENSIBLE and len(body) >= 26:
+                tag = int.from_bytes(body[24:26], "little")  # the sub-format GUID's first field
+            fmt = (tag, int.from_bytes(body[2:4], "little"), int.from_bytes(body[4:8], "little"),
+                   int.from_bytes(body[14:16], "little") // 8)
+        elif chunk == b"data":
+            samples = body
+        position += 8 + size + (size & 1)  # chunks are padded to an even size
+    if fmt is None or samples is None:
+        raise ValueError(f"{name}: a WAV file without its {'format' if fmt is None else 'data'} "
+                         "chunk.")
+    return (*fmt, samples)
+
+
+def _wav_samples(name: str, tag: int, width: int, samples: bytes) -> bytes:
+    """WAV sample data as PCM16 little-endian."""
+    if tag == _FORMAT_PCM and width == 2:
+        return samples
+    if tag == _FORMAT_PCM and width == 1:  # unsigned 8-bit
+        values = (np.frombuffer(samples, np.uint8).astype(np.int16) - 128) << 8
+    elif tag == _FORMAT_PCM and width == 3:
+        raw = np.frombuffer(samples, np.uint8).reshape(-1, 3)
+        values = ((raw[:, 2].astype(np.int16) << 8) | raw[:, 1]).astype(np.int16)
+    elif tag == _FORMAT_PCM and width == 4:
+        values = (np.frombuffer(samples, "<i4") >> 16).astype(np.int16)
+    elif tag == _FORMAT_FLOAT and width in (4, 8):
+        floats = np.nan_to_num(np.frombuffer(samples, "<f4" if width == 4 else "<f8"))
+        values = np.clip(np.round(floats * 32767.0), -32768, 32767).astype(np.int16)
+    else:
+        kind = {_FORMAT_PCM: "integer", _FORMAT_FLOAT: "float"}.get(tag, f"format {tag}")
+        raise ValueError(f"{name}: {8 * width}-bit {kind} samples are not supported; "
+                         "PCM (8, 16, 24, 32-bit) and float (32, 64-bit) WAV files are.")
+    return values.astype("<i2").tobytes()
 
 
 def write_wav(path: str | os.PathLike[str], fmt: AudioFormat, data: bytes) -> None:

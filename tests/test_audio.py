@@ -4,10 +4,10 @@ import itertools
 import math
 import random
 import warnings
-import wave
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -288,21 +288,51 @@ def test_wav_errors(tmp_path: Path) -> None:
         write_wav(tmp_path / "x.wav", PCMU, b"\x00")
     with pytest.raises(ValueError, match="whole number"):
         write_wav(tmp_path / "x.wav", PCM16_24K, b"\x00")
-    eight = tmp_path / "8bit.wav"
-    with wave.open(str(eight), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(1)
-        w.setframerate(8000)
-        w.writeframes(b"\x80" * 10)
-    with pytest.raises(ValueError, match="8-bit samples are not supported"):
-        read_wav(eight)
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"this is not a wav file at all")
-    with pytest.raises(ValueError, match="not a readable PCM WAV"):
+    with pytest.raises(ValueError, match="not a WAV file"):
         read_wav(junk)
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    with pytest.raises(ValueError, match="not a readable PCM WAV"):
+    with pytest.raises(ValueError, match="not a WAV file"):
         read_wav(empty)
-    with pytest.raises(FileNotFoundError):
+    headless = tmp_path / "headless.wav"
+    headless.write_bytes(b"RIFF\x04\x00\x00\x00WAVE")
+    with pytest.raises(ValueError, match="without its format chunk"):
+        read_wav(headless)
+    with pytest.raises(ValueError, match="cannot be read"):
         read_wav(tmp_path / "missing.wav")
+    alaw = tmp_path / "alaw.wav"
+    alaw.write_bytes(_riff_wav(6, 1, 8000, 8, b"\xd5" * 80))
+    with pytest.raises(ValueError, match="8-bit format 6 samples are not supported"):
+        read_wav(alaw)
+
+
+def _riff_wav(tag: int, channels: int, rate: int, bits: int, data: bytes) -> bytes:
+    block = channels * bits // 8
+    fmt = (tag.to_bytes(2, "little") + channels.to_bytes(2, "little")
+           + rate.to_bytes(4, "little") + (rate * block).to_bytes(4, "little")
+           + block.to_bytes(2, "little") + bits.to_bytes(2, "little"))
+    body = b"WAVE" + b"fmt " + len(fmt).to_bytes(4, "little") + fmt + b"data" + \
+        len(data).to_bytes(4, "little") + data
+    return b"RIFF" + len(body).to_bytes(4, "little") + body
+
+
+@pytest.mark.parametrize(("tag", "bits", "encode"), [
+    (1, 8, lambda x: (np.round(x * 127) + 128).astype(np.uint8).tobytes()),
+    (1, 24, lambda x: b"".join(int(v).to_bytes(3, "little", signed=True)
+                               for v in np.round(x * 8388607))),
+    (1, 32, lambda x: np.round(x * 2147483647).astype("<i4").tobytes()),
+    (3, 32, lambda x: x.astype("<f4").tobytes()),
+    (3, 64, lambda x: x.astype("<f8").tobytes()),
+])
+def test_wav_files_of_other_sample_formats_read_as_pcm16(tmp_path: Path, tag: int, bits: int,
+                                                         encode: Any) -> None:
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(800) / 16000)
+    path = tmp_path / "tone.wav"
+    path.write_bytes(_riff_wav(tag, 1, 16000, bits, encode(tone)))
+    fmt, data = read_wav(path)
+    assert fmt == AudioFormat("pcm16", 16000, 1)
+    samples = np.frombuffer(data, "<i2").astype(np.float64) / 32767
+    assert len(samples) == 800
+    assert np.max(np.abs(samples - tone)) < (0.01 if bits == 8 else 0.0002)

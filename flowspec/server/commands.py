@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from flowspec.errors import FlowspecError, SpecInvalid
@@ -61,8 +62,17 @@ def stop_event() -> tuple[asyncio.Event, Callable[[], None]]:
 # -- chat and run: one session with a local transport ----------------------------------------
 
 
+@dataclass(slots=True)
+class Outcome:
+    """How a local session went: its exit code, why it ended, and its entry node instance."""
+
+    code: int
+    reason: str = ""
+    entry: object | None = None
+
+
 async def _one_session(graph: CompiledGraph, factory: Callable[..., object],
-                       env: Mapping[str, str] | None, pace: float, out: TextIO) -> int:
+                       env: Mapping[str, str] | None, pace: float, command: str) -> Outcome:
     from flowspec.runtime.bus import Bus
     from flowspec.runtime.node import NodeFactory
     from flowspec.runtime.registry import DEFAULT_REGISTRY
@@ -93,11 +103,12 @@ async def _one_session(graph: CompiledGraph, factory: Callable[..., object],
                         stopping.cancel()
                         await asyncio.gather(waiting, stopping, return_exceptions=True)
             except FlowspecError as exc:
-                print(f"flowspec: {exc}", file=sys.stderr)
-                return EXIT_USAGE
+                print(f"flowspec {command}: {exc}", file=sys.stderr)
+                return Outcome(EXIT_INVALID, str(exc))
+            node = session.node(served.entry) if served.entry else None
+            return Outcome(EXIT_OK, session.close_reason, node)
     finally:
         restore()
-    return EXIT_OK
 
 
 async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None) -> int:
@@ -108,20 +119,46 @@ async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None) ->
 
     io = await ConsoleIO.stdio()
     factory = functools.partial(ConsoleTransport, io=io)
-    return await _one_session(graph, factory, env, 0.0, sys.stdout)
+    outcome = await _one_session(graph, factory, env, 0.0, "chat")
+    if outcome.code == EXIT_OK and _failed(outcome.reason):
+        print(f"flowspec chat: {outcome.reason}", file=sys.stderr)
+        return EXIT_INVALID
+    return outcome.code
 
 
 async def run(graph: CompiledGraph, *, input_path: str | None, output_path: str | None,
               env: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
     """One batch session: `input_path` in, the bot's audio to `output_path`, transcripts to
-    `out`. The entry transport is replaced by the WAV transport (keeping its audio format)."""
+    `out`. The entry transport is replaced by the WAV transport (keeping its audio format).
+    0 when the bot answered with audio (written to `output_path`); 1 when it did not (the
+    model could not be reached, or it answers in text only), with the reason; nothing is
+    written then."""
     import functools
 
     from flowspec.transports.wav import WavTransport
 
     factory = functools.partial(WavTransport, input_path=input_path, output_path=output_path,
                                 echo=out)
-    code = await _one_session(graph, factory, env, 0.0, out)
-    if code == EXIT_OK and output_path:
+    outcome = await _one_session(graph, factory, env, 0.0, "run")
+    if outcome.code != EXIT_OK:
+        return outcome.code
+    wav = outcome.entry
+    assert isinstance(wav, WavTransport)
+    if not wav.audio_bytes:
+        if _failed(outcome.reason):
+            why = "the model could not be reached (see above)"
+        elif wav.answered:
+            why = "it answered in text only: its model's output has no audio"
+        else:
+            why = f"no answer ({outcome.reason or 'the session ended'})"
+        print(f"flowspec run: the bot gave no spoken answer: {why}; nothing written",
+              file=sys.stderr)
+        return EXIT_INVALID
+    if output_path:
         print(f"wrote {output_path}", file=out)
-    return code
+    return EXIT_OK
+
+
+def _failed(reason: str) -> bool:
+    """A session end reason that reports a failure rather than an ordinary end."""
+    return "could not" in reason or "failed" in reason

@@ -26,12 +26,24 @@ REDACTOR = Redactor()
 
 
 class RedactingFormatter(logging.Formatter):
-    def __init__(self, inner: logging.Formatter) -> None:
+    def __init__(self, inner: logging.Formatter, *, tracebacks: bool = True) -> None:
         super().__init__()
         self.inner = inner
+        self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
+        if not self.tracebacks and record.exc_info and _expected(record.exc_info[1]):
+            # An error flowspec raised on purpose says all in its message; a traceback of it
+            # reads as a crash. Anything else keeps its traceback: that one is a bug.
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None,
+                                            "exc_text": None})
         return REDACTOR.text(self.inner.format(record))
+
+
+def _expected(exc: BaseException | None) -> bool:
+    from flowspec.errors import FlowspecError
+
+    return isinstance(exc, FlowspecError)
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,6 +61,17 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_cli_logging(command: str) -> None:
+    """Logs of a one-session command (`flowspec chat`, `run`): warnings and errors on stderr,
+    each line starting `flowspec COMMAND:`, without tracebacks of expected failures."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter(logging.Formatter(
+        f"flowspec {command}: %(message)s"), tracebacks=False))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
 
 
 def configure_logging(fmt: LogFormat = "text", level: int = logging.INFO) -> None:

@@ -58,6 +58,7 @@ class ConsoleTransport:
         self._replying = False  # a reply line is open (its text is still streaming)
         self._idle = asyncio.Event()  # no reply pending: every message sent was answered
         self._idle.set()
+        self._line_open = False  # the last thing written did not end its line
 
     async def start(self) -> None:
         if self.io is not None:
@@ -97,6 +98,8 @@ class ConsoleTransport:
 
     def _write(self, text: str) -> None:
         assert self.io is not None
+        if text:
+            self._line_open = not text.endswith("\n")
         self.io.writer.write(text)
         self.io.writer.flush()
 
@@ -122,4 +125,6 @@ class ConsoleTransport:
             except TimeoutError:
                 pass
         self._end_reply()
+        if self._line_open:  # Ctrl-D at the prompt: leave the terminal on a line of its own
+            self._write("\n")
         await self.ctx.emit(EndFrame(reason=reason))

@@ -69,8 +69,19 @@ class WavTransport:
             self.ctx.spawn(self._feed(), name=f"flowspec:{self.ctx.node_id}:feed",
                            essential=True)
 
+    @property
+    def audio_bytes(self) -> int:
+        """How much of the bot's audio arrived."""
+        return sum(map(len, self._out))
+
+    @property
+    def answered(self) -> bool:
+        """The bot answered, in audio or text."""
+        return self._answered
+
     async def stop(self) -> None:
-        if self.output_path is not None:
+        # Nothing heard, nothing written: an empty WAV would pass for an answer.
+        if self.output_path is not None and self._out:
             self.output_path.parent.mkdir(parents=True, exist_ok=True)
             write_wav(self.output_path, self.format, b"".join(self._out))
 

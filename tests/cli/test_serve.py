@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from flowspec.audio import AudioFormat, read_wav, write_wav
 from flowspec.cli import main
 
@@ -85,3 +87,47 @@ def test_serve_usage_errors(tmp_path: Path, capsys: object) -> None:
     bad.write_text("flowspec: 1\nname: x\nnodes: {}\n")
     assert main(["serve", str(bad)]) == 1
     assert main(["run", "specs/voice-assistant.yaml", "--in", str(tmp_path / "nope.wav")]) == 2
+
+
+def test_run_refuses_what_cannot_be_a_batch_call(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    answer = tmp_path / "answer.wav"
+    cases = [
+        # No caller audio: a usage error, not a run that waits forever.
+        (["run", "specs/voice-assistant.yaml"], "give the caller's audio with --in"),
+        (["run", "specs/voice-assistant.yaml", "--out", str(answer)], "--in"),
+        # A text bot cannot take a WAV as its caller.
+        (["run", "specs/text-chat.yaml", "--in", str(tmp_path / "q.wav")],
+         "sends its model no audio"),
+        # Not a WAV at all.
+        (["run", "specs/voice-assistant.yaml", "--in", "specs/text-chat.yaml"],
+         "not a WAV file"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("flowspec run: ") and message in err, err
+        assert "Traceback" not in err
+    assert not answer.exists()
+
+
+def test_run_reads_a_float_wav(tmp_path: Path) -> None:
+    import numpy as np
+
+    rate = 16000
+    t = np.arange(rate) / rate
+    speech = (np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) * 0.4).astype("<f4")
+    block = 4
+    fmt = (3).to_bytes(2, "little") + (1).to_bytes(2, "little") + rate.to_bytes(4, "little") \
+        + (rate * block).to_bytes(4, "little") + block.to_bytes(2, "little") \
+        + (32).to_bytes(2, "little")
+    body = b"WAVEfmt " + len(fmt).to_bytes(4, "little") + fmt + b"data" + \
+        len(speech.tobytes()).to_bytes(4, "little") + speech.tobytes()
+    source, target = tmp_path / "question.wav", tmp_path / "answer.wav"
+    source.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    result = subprocess.run(
+        [sys.executable, "-m", "flowspec.cli", "run", "specs/voice-assistant.yaml",
+         "--in", str(source), "--out", str(target)], cwd=ROOT, env=offline_env(),
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert read_wav(target)[1]

@@ -36,3 +36,14 @@ async def test_end_of_input_waits_for_the_last_answer() -> None:
         await session.wait()
     assert session.close_reason == "end of input"
     assert "bot: echo: two\n" in out.getvalue()
+
+
+async def test_ctrl_d_at_the_prompt_ends_the_line() -> None:
+    reader, out = asyncio.StreamReader(), io.StringIO()
+    factory = functools.partial(ConsoleTransport, io=ConsoleIO(reader, out))
+    async with echo_session(SPEC, factory) as (session, _llm):
+        reader.feed_data(b"hello\n")
+        await until(lambda: out.getvalue().count("? ") == 2)
+        reader.feed_eof()  # what Ctrl-D sends
+        await session.wait()
+    assert out.getvalue() == "? bot: echo: hello\n? \n"

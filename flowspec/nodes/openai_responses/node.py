@@ -112,7 +112,12 @@ class ResponsesNode:
         if self.spec.transport == "websocket":
             self._socket = ResponsesSocket(self.ctx.node_id, self.spec.ws_url, self._headers,
                                            self._connect, backoff=self._backoff)
-            await self._socket.connect()
+            try:
+                await self._socket.connect()
+            except BaseException:
+                # A node that fails to start is never stopped: close what it opened here.
+                await self._http.close()
+                raise
 
     async def stop(self) -> None:
         try:

@@ -173,7 +173,9 @@ class ResponsesSocket:
             try:
                 self._ws = await self._connect(self._url, self._headers)
             except TransportError as exc:
-                log.warning("%s: %s", self._node_id, exc)
+                # Each retry is news only to someone watching closely; the last failure is
+                # raised and reported once by whoever started the connection.
+                log.info("%s: %s; trying again", self._node_id, exc)
                 error = exc
                 continue
             self.epoch += 1
