@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -65,12 +66,40 @@ def _patch_argument(value: str) -> Any:
     return json.loads(text)
 
 
+def _field_types(args: argparse.Namespace) -> Callable[[str], set[str] | None]:
+    """The JSON types the schema allows at a pointer, with node types read from the spec file
+    when patching one (a running server's spec is not at hand: every node kind is asked)."""
+    from flowspec.reload.diff import split_pointer, value_types
+    from flowspec.spec.load import parse
+    from flowspec.spec.schema import build_schema
+
+    nodes: dict[str, Any] = {}
+    if args.file:
+        try:
+            data = parse(Path(args.file).read_text(encoding="utf-8"), args.file).data
+            nodes = data.get("nodes") or {} if isinstance(data, dict) else {}
+        except (OSError, UnicodeDecodeError, SpecInvalid):
+            nodes = {}  # the file's own problem is reported when it is patched
+
+    def types(pointer: str) -> set[str] | None:
+        tokens = split_pointer(pointer)
+        node = nodes.get(tokens[1]) if len(tokens) > 1 and tokens[0] == "nodes" else None
+        node_type = node.get("type") if isinstance(node, dict) else None
+        return value_types(build_schema(), tokens, node_type if isinstance(node_type, str)
+                           else None)
+
+    return types
+
+
 def patch_command(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     from flowspec.reload import fileedit
 
     try:
+        typed = _field_types(args)
         operations = [*fileedit.assignments_patch(
-            [fileedit.parse_assignment(a) for a in args.assignments])]
+            [fileedit.parse_assignment(a, typed(fileedit.split_assignment(a)[0]))
+             for a in args.assignments]
+            + [fileedit.parse_json_assignment(a) for a in args.json_assignments])]
         if args.json_patch:
             extra = _patch_argument(args.json_patch)
             if not isinstance(extra, list):
@@ -87,8 +116,8 @@ def patch_command(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
         print("flowspec patch: give either --merge-patch or --set/--json-patch", file=err)
         return EXIT_USAGE
     if merge is None and not operations:
-        print("flowspec patch: nothing to change (use --set, --json-patch or --merge-patch)",
-              file=err)
+        print("flowspec patch: nothing to change (use --set, --set-json, --json-patch or "
+              "--merge-patch)", file=err)
         return EXIT_USAGE
     kind, patch = ("merge-patch", merge) if merge is not None else ("json-patch", operations)
     if args.server:
@@ -120,7 +149,8 @@ def _patch_file(path: str, kind: str, patch: Any, out: TextIO, err: TextIO) -> i
             else fileedit.apply_merge_patch(data, patch)
         new_text = fileedit.rewrite(text, new, source=path)
     except SpecInvalid as exc:
-        print(exc, file=err)
+        for diagnostic in exc.diagnostics:
+            print(f"flowspec patch: {diagnostic}", file=err)
         return EXIT_INVALID
     report = compile_text(new_text, path)
     if not report.ok:
@@ -188,8 +218,48 @@ async def _patch_server(args: argparse.Namespace, kind: str, patch: Any, out: Te
     except (aiohttp.ClientError, ValueError) as exc:
         print(f"flowspec patch: {url}: {exc}", file=err)
         return EXIT_USAGE
-    json.dump(body, out, indent=2)
-    print(file=out)
+    if getattr(args, "format", "text") == "json":
+        json.dump(body, out, indent=2)
+        print(file=out)
+    else:
+        print(describe_result(status, body), file=out if status == 200 else err)
     if status == 200:
         return EXIT_OK
-    return EXIT_INVALID if status in (409, 422) else EXIT_USAGE
+    return EXIT_INVALID if status in (403, 409, 422) else EXIT_USAGE
+
+
+def describe_result(status: int, body: Any) -> str:
+    """An admin API answer for people: what changed and where it applied, or why nothing did
+    (the located errors, as `flowspec validate` prints them)."""
+    if not isinstance(body, dict):
+        return f"flowspec patch: the server answered {status} with something that is not JSON"
+    if status != 200:
+        lines = [f"{_where(e)}: {e.get('message', '')} [{e.get('code', '')}]"
+                 for e in body.get("errors", []) if isinstance(e, dict)]
+        reason = body.get("message") or body.get("error") or f"HTTP {status}"
+        return "\n".join([*lines, f"flowspec patch: {reason} (HTTP {status}, version "
+                                   f"{body.get('version', '?')})"])
+    plan = body.get("plan") or {}
+    lines = []
+    for change in plan.get("changes", []):
+        note = f": {change['reason']}" if change.get("reason") else ""
+        lines.append(f"{change.get('op', ''):<7} {change.get('pointer', '')}  "
+                     f"[{change.get('mutability', '')}] {change.get('applies', '')}{note}")
+    sessions = body.get("sessions", [])
+    counts: dict[str, int] = {}
+    for session in sessions:
+        counts[str(session.get("status"))] = counts.get(str(session.get("status")), 0) + 1
+    live = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines.append(f"version {body.get('version')} {body.get('outcome', 'applied')}: "
+                 f"{len(plan.get('changes', []))} change(s); {len(sessions)} live session(s)"
+                 + (f" ({live})" if live else ""))
+    return "\n".join(lines)
+
+
+def _where(error: dict[str, Any]) -> str:
+    where = str(error.get("source") or "<spec>")
+    if error.get("line") is not None:
+        where += f":{error['line']}"
+        if error.get("column") is not None:
+            where += f":{error['column']}"
+    return f"{where} {error.get('pointer') or '/'}"

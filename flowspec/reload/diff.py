@@ -144,6 +144,33 @@ def classify(schema: dict[str, Any], tokens: list[str],
     return found
 
 
+_JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number",
+               type(None): "null", list: "array", dict: "object"}
+
+
+def value_types(schema: dict[str, Any], tokens: list[str],
+                node_type: str | None = None) -> set[str] | None:
+    """The JSON types the schema allows at `tokens` (`integer` counts as a `number` too), or
+    None when the schema does not know the place."""
+    definitions = schema.get("definitions", {})
+    current = [schema]
+    for depth, token in enumerate(tokens):
+        kind = node_type if depth == 2 and tokens[0] == "nodes" else None
+        current = [child for candidate in _expand(current, definitions, node_type=kind)
+                   if (child := _child(candidate, token)) is not None]
+        if not current:
+            return None
+    found: set[str] = set()
+    for candidate in _expand(current, definitions):
+        declared = candidate.get("type")
+        found.update([declared] if isinstance(declared, str) else declared or [])
+        for value in [candidate["const"]] if "const" in candidate else candidate.get("enum", []):
+            found.add(_JSON_TYPES.get(type(value), "string"))
+    if "integer" in found:
+        found.add("number")
+    return found or None
+
+
 def _child(schema: dict[str, Any], token: str) -> dict[str, Any] | None:
     properties = schema.get("properties")
     if isinstance(properties, dict) and token in properties:

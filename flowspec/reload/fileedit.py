@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from flowspec import limits
 from flowspec.errors import Diagnostic, SpecInvalid
 
 Assignment = tuple[str, Any]
@@ -27,21 +28,33 @@ def _failure(message: str, pointer: str = "", source: str = "<patch>") -> PatchF
                                    pointer=pointer)])
 
 
-def parse_value(text: str) -> Any:
-    """A `--set` value: JSON or a YAML flow scalar/collection (`false`, `{type: server_vad}`,
-    `cedar`); anything that does not parse is the string itself."""
+def parse_value(text: str, types: set[str] | None = None) -> Any:
+    """A `--set` value for a place whose JSON types are `types` (None: unknown). Where a string
+    fits, the text is the string, exactly as given (`You are #1. Be brief` stays whole); for
+    other places it is JSON or a YAML flow value (`false`, `1.5`, `{type: server_vad}`).
+    Raises PatchFailed when it is neither, or when a `#` would cut it short."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    if types is not None and "string" in types:
+        return text
     try:
-        return json.loads(text)
+        return limits.loads(text)
     except ValueError:
         pass
+    if types is None:
+        return text  # an unknown place: take it as written
+    if "#" in text:
+        raise _failure(f"{text!r} is not JSON, and as YAML its `#` would start a comment; give "
+                       "JSON with --set-json")
     try:
         value = YAML(typ="safe").load(text)
     except YAMLError:
-        return text
-    return text if value is None and text.strip() not in ("null", "~") else value
+        value = None
+    if value is None or isinstance(value, str):
+        raise _failure(f"{text!r} is not a {' or '.join(sorted(types))}; give JSON with "
+                       "--set-json")
+    return value
 
 
 def apply_json_patch(data: Any, operations: Any) -> Any:
@@ -51,6 +64,10 @@ def apply_json_patch(data: Any, operations: Any) -> Any:
 
     if not isinstance(operations, list):
         raise _failure("A JSON Patch is a list of operations.")
+    for operation in operations:
+        missing = _missing_parent(data, operation)
+        if missing:
+            raise _failure(missing, str(operation.get("path", "")))
     try:
         return jsonpatch.JsonPatch(operations).apply(data, in_place=False)
     except jsonpatch.JsonPatchTestFailed as exc:
@@ -59,6 +76,27 @@ def apply_json_patch(data: Any, operations: Any) -> Any:
         raise _failure(f"The patch does not apply: {exc}") from None
     except (TypeError, KeyError, ValueError, IndexError) as exc:
         raise _failure(f"The patch is malformed: {exc}") from None
+
+
+def _missing_parent(data: Any, operation: Any) -> str | None:
+    """Why an `add` cannot reach its place (`/nodes/nope/x`: there is no `nope`), said with
+    what is there, instead of the library's message holding the whole document."""
+    if not isinstance(operation, dict) or operation.get("op") != "add" or \
+            not isinstance(operation.get("path"), str):
+        return None
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in operation["path"].split("/")[1:]]
+    node, walked = data, ""
+    for token in tokens[:-1]:
+        walked += "/" + token.replace("~", "~0").replace("/", "~1")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            here = sorted(map(str, node)) if isinstance(node, dict) else []
+            listed = f" (it has: {', '.join(here[:12])})" if here else ""
+            return f"{walked} does not exist{listed}"
+    return None
 
 
 def apply_merge_patch(data: Any, patch: Any) -> Any:
@@ -79,11 +117,30 @@ def assignments_patch(assignments: Sequence[Assignment]) -> list[dict[str, Any]]
     return [{"op": "add", "path": pointer, "value": value} for pointer, value in assignments]
 
 
-def parse_assignment(text: str) -> Assignment:
+def split_assignment(text: str) -> tuple[str, str]:
+    """`/json/pointer=value` as `(pointer, value text)`."""
     pointer, sep, value = text.partition("=")
     if not sep or not pointer.startswith("/"):
         raise _failure(f"Expected /json/pointer=value, got {text!r}.")
-    return pointer, parse_value(value)
+    return pointer, value
+
+
+def parse_assignment(text: str, types: set[str] | None = None) -> Assignment:
+    """`--set /pointer=value`, the value read as `parse_value` reads it for `types`."""
+    pointer, value = split_assignment(text)
+    try:
+        return pointer, parse_value(value, types)
+    except PatchFailed as exc:
+        raise _failure(exc.diagnostics[0].message, pointer) from None
+
+
+def parse_json_assignment(text: str) -> Assignment:
+    """`--set-json /pointer=JSON`."""
+    pointer, value = split_assignment(text)
+    try:
+        return pointer, limits.loads(value)
+    except ValueError as exc:
+        raise _failure(f"{value!r} is not JSON: {exc}", pointer) from None
 
 
 def rewrite(text: str, new_data: Any, *, source: str = "<spec>") -> str:

@@ -24,25 +24,28 @@ log = logging.getLogger("flowspec.server")
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
-def load_graphs(paths: Sequence[str], err: TextIO) -> list[CompiledGraph] | None:
-    """Compile every spec; print every problem and return None if any is invalid."""
+def load_graphs(paths: Sequence[str], err: TextIO,
+                command: str = "serve") -> list[CompiledGraph] | int:
+    """Compile every spec, or print every problem and return the exit code: 2 when a file
+    cannot be read, 1 when a spec is invalid."""
     from flowspec.spec.compile import compile_file
 
     graphs: list[CompiledGraph] = []
-    failed = False
+    code = EXIT_OK
     for path in paths:
         try:
             report = compile_file(path)
-        except OSError as exc:
-            print(f"cannot read {path}: {exc.strerror}", file=err)
-            failed = True
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(f"flowspec {command}: cannot read {path}: {reason}", file=err)
+            code = EXIT_USAGE
             continue
         try:
             graphs.append(report.raise_for_errors())
         except SpecInvalid as exc:
             print(exc, file=err)
-            failed = True
-    return None if failed else graphs
+            code = max(code, EXIT_INVALID)
+    return graphs if code == EXIT_OK else code
 
 
 def stop_event() -> tuple[asyncio.Event, Callable[[], None]]:

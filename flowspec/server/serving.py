@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -61,6 +62,10 @@ class ServeOptions:
     store: str | None = None
     """`redis://HOST:PORT/DB`: the specs' truth is there, shared by replicas."""
     reuse_port: bool = False
+    tls_cert: str | None = None
+    """PEM certificate chain (with `tls_key`): serve https and wss, as a browser needs for the
+    microphone anywhere but localhost."""
+    tls_key: str | None = None
     quiet: bool = False
     """A worker of `--workers`: its parent printed the banner."""
 
@@ -73,6 +78,8 @@ class ServeOptions:
                 *(["--no-admin"] if not self.admin.enabled else []),
                 *(["--admin-allow-code"] if self.admin.allow_code else []),
                 *(["--store", self.store] if self.store else []),
+                *(["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
+                  if self.tls_cert and self.tls_key else []),
                 *(a for host in self.allowed_hosts for a in ("--allowed-host", host))]
 
 
@@ -112,7 +119,8 @@ async def serve(graphs: Sequence[CompiledGraph], options: ServeOptions | None = 
             runner = web.AppRunner(server.app, access_log=None, handle_signals=False,
                                    keepalive_timeout=opts.header_timeout)
             await runner.setup()
-            site = web.TCPSite(runner, opts.host, opts.port, reuse_port=opts.reuse_port or None)
+            site = web.TCPSite(runner, opts.host, opts.port, reuse_port=opts.reuse_port or None,
+                               ssl_context=tls_context(opts.tls_cert, opts.tls_key))
             try:
                 await site.start()
             except OSError as exc:
@@ -125,9 +133,10 @@ async def serve(graphs: Sequence[CompiledGraph], options: ServeOptions | None = 
                 if opts.admin.enabled and opts.admin.token is None:
                     token_file = await asyncio.to_thread(write_token, admin.token, bound,
                                                          environ)
+                scheme = "https" if opts.tls_cert else "http"
                 lines = [banner(offline), *serving_lines(server.current.values()),
-                         listening_line(opts.host, bound),
-                         admin_banner(opts.admin, admin.token, f"http://{opts.host}:{bound}",
+                         listening_line(opts.host, bound, scheme),
+                         admin_banner(opts.admin, admin.token, f"{scheme}://{opts.host}:{bound}",
                                       token_file)]
                 print("\n".join(line for line in lines if line), file=out, flush=True)
             unwatch = asyncio.Event()
@@ -184,8 +193,18 @@ def serving_lines(graphs: Iterable[CompiledGraph]) -> list[str]:
     return [f"serving {g.name} v{g.version} ({g.source})" for g in graphs]
 
 
-def listening_line(host: str, port: int) -> str:
-    return f"listening on http://{host}:{port}/  (/healthz, /metrics)"
+def listening_line(host: str, port: int, scheme: str = "http") -> str:
+    return f"listening on {scheme}://{host}:{port}/  (/healthz, /metrics)"
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """A server TLS context from PEM files; None without them. Raises OSError or ssl.SSLError
+    when they cannot be used (a usage error for the command line)."""
+    if not cert or not key:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
 
 
 def admin_banner(options: AdminOptions, token: str, base: str, token_file: Path | None) -> str:
@@ -258,9 +277,12 @@ def serve_workers(graphs: Sequence[CompiledGraph], options: ServeOptions, specs:
         versioned = [_renumbered(g, FileSource(g.source, state=state)) for g in graphs]
         offline = Offline(tuple(graphs), tuple(wanted), env.get(EMULATOR_URL_ENV))
         lines = [banner(offline), *serving_lines(versioned),
-                 listening_line(options.host, options.port) + f"  ({workers} workers)",
+                 listening_line(options.host, options.port,
+                                "https" if options.tls_cert else "http")
+                 + f"  ({workers} workers)",
                  admin_banner(options.admin, token or "",
-                              f"http://{options.host}:{options.port}", token_file)]
+                              f"{'https' if options.tls_cert else 'http'}://{options.host}:"
+                              f"{options.port}", token_file)]
         print("\n".join(line for line in lines if line), file=out, flush=True)
         return _wait(children)
     finally:

@@ -18,6 +18,7 @@ from flowspec.server.admin import attach
 from flowspec.server.app import Server
 from flowspec.server.guard import write_token
 from flowspec.spec.compile import compile_text
+from flowspec.spec.load import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 VOICE = (ROOT / "specs" / "voice-assistant.yaml").read_text()
@@ -123,12 +124,19 @@ async def test_patch_reaches_a_running_server(tmp_path: Path) -> None:
         code, out = await flowspec("patch", "--server", url, "--set",
                                    "/nodes/llm/settings/system_instruction=Hello.")
         assert code == 0, out
-        assert json.loads(out)["version"] == 2
+        # What the file patch prints: each change and where it applies, then the outcome.
+        assert "replace /nodes/llm/settings/system_instruction  [live] live" in out
+        assert "version 2 applied: 1 change(s); 0 live session(s)" in out
         assert admin.reloaders["weather-voice"].store.data["nodes"]["llm"]["settings"][
             "system_instruction"] == "Hello."
-        code, out = await flowspec("patch", "--server", url, "--if-match", "1", "--set",
-                                   "/nodes/llm/settings/system_instruction=Late.")
+        code, out = await flowspec("patch", "--server", url, "--if-match", "1", "--format",
+                                   "json", "--set", "/nodes/llm/settings/system_instruction=Late.")
         assert code == 1 and json.loads(out)["error"] == "conflict"
+        code, out = await flowspec("patch", "--server", url, "--set",
+                                   "/nodes/llm/settings/temperature=0.1")
+        assert code == 1 and "/nodes/llm/settings/temperature" in out
+        assert out.rstrip().splitlines()[-1].startswith("flowspec patch: The change was "
+                                                        "rejected; nothing changed. (HTTP 422")
     finally:
         await site.stop()
         await server.drain(5)
@@ -155,3 +163,25 @@ def test_plan_marks_privileged_changes_and_connection_checks_as_live(
     changes = {c["pointer"]: c for c in json.loads(capsys.readouterr().out)["changes"]}
     assert changes["/nodes/get_weather/handler"]["privileged"] is True
     assert "privileged" not in changes["/nodes/caller/allowed_origins"]
+
+
+def test_set_keeps_text_whole_and_types_other_fields(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, "bot.yaml", VOICE)
+    assert main(["patch", path, "--set", "/nodes/llm/settings/system_instruction=You are #1. "
+                 "Be brief", "--set", "/nodes/get_weather/timeout_s=3"]) == 0
+    data = parse(Path(path).read_text()).data
+    assert data["nodes"]["llm"]["settings"]["system_instruction"] == "You are #1. Be brief"
+    assert data["nodes"]["get_weather"]["timeout_s"] == 3
+    assert main(["patch", path, "--set-json",
+                 '/nodes/llm/settings/session_properties/audio/input/turn_detection='
+                 '{"type": "server_vad"}']) == 0
+    data = parse(Path(path).read_text()).data
+    assert data["nodes"]["llm"]["settings"]["session_properties"]["audio"]["input"][
+        "turn_detection"] == {"type": "server_vad"}
+    capsys.readouterr()
+    before = Path(path).read_text()
+    assert main(["patch", path, "--set", "/nodes/nope/x=1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("flowspec patch: ") and "/nodes/nope does not exist" in err
+    assert "transport.websocket" not in err and Path(path).read_text() == before

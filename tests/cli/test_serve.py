@@ -131,3 +131,16 @@ def test_run_reads_a_float_wav(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert read_wav(target)[1]
+
+
+def test_a_missing_file_is_exit_2_everywhere(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    missing = str(tmp_path / "nope.yaml")
+    for command in (["validate", missing], ["graph", missing], ["serve", missing],
+                    ["chat", missing], ["run", missing, "--in", missing],
+                    ["plan", missing, missing], ["patch", missing, "--set", "/name=x"],
+                    ["schema", "--for", missing]):
+        assert main(command) == 2, command
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        assert err.startswith(f"flowspec {command[0]}: ") or command[0] == "validate", err

@@ -117,13 +117,47 @@ def test_the_store_checks_if_match_and_never_changes_on_a_bad_candidate() -> Non
     assert store.text == VOICE and store.version == 1
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("false", False), ("1.5", 1.5), ("cedar", "cedar"), ("{type: server_vad}",
-                                                       {"type": "server_vad"}),
-    ('{"a": [1]}', {"a": [1]}), ("null", None), ("a: b: c", "a: b: c"), ("", ""),
+@pytest.mark.parametrize(("text", "types", "value"), [
+    # Where a string fits, the text is the string exactly as given: nothing is cut.
+    ("You are #1. Be brief", {"string"}, "You are #1. Be brief"),
+    ("Note: be brief", {"string"}, "Note: be brief"),
+    ("123", {"string"}, "123"),
+    ("auto", {"string", "object"}, "auto"),
+    # Elsewhere: JSON, or a YAML flow value.
+    ("false", {"boolean", "object"}, False), ("1.5", {"number"}, 1.5),
+    ("{type: server_vad}", {"boolean", "object"}, {"type": "server_vad"}),
+    ('{"a": [1]}', {"object"}, {"a": [1]}), ("[1, 2]", {"array"}, [1, 2]),
+    # A place the schema does not know: JSON when it is JSON, else the text.
+    ("null", None, None), ("a: b: c", None, "a: b: c"), ("", None, ""),
 ])
-def test_set_values_parse_as_json_or_yaml(text: str, value: Any) -> None:
-    assert fileedit.parse_value(text) == value
+def test_set_values_follow_the_type_of_their_field(text: str, types: set[str] | None,
+                                                   value: Any) -> None:
+    assert fileedit.parse_value(text, types) == value
+
+
+@pytest.mark.parametrize(("text", "types", "message"), [
+    ("fast", {"number"}, "is not a number; give JSON with --set-json"),
+    ("1 # one", {"number"}, "would start a comment"),
+    ("[unclosed", {"array"}, "give JSON with --set-json"),
+])
+def test_set_values_that_do_not_fit_are_refused(text: str, types: set[str],
+                                                message: str) -> None:
+    with pytest.raises(fileedit.PatchFailed) as refused:
+        fileedit.parse_value(text, types)
+    assert message in str(refused.value)
+
+
+def test_set_json_and_a_missing_parent() -> None:
+    assert fileedit.parse_json_assignment('/a={"b": 1}') == ("/a", {"b": 1})
+    with pytest.raises(fileedit.PatchFailed, match="is not JSON"):
+        fileedit.parse_json_assignment("/a=nope")
+    with pytest.raises(fileedit.PatchFailed) as refused:
+        fileedit.apply_json_patch(parse(VOICE).data, [
+            {"op": "add", "path": "/nodes/nope/x", "value": 1}])
+    [problem] = refused.value.diagnostics
+    assert problem.pointer == "/nodes/nope/x"
+    assert problem.message.startswith("/nodes/nope does not exist (it has: caller, ")
+    assert "transport.websocket" not in problem.message  # not the whole document
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in SPECS.glob("*.yaml")))

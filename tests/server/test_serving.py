@@ -160,3 +160,38 @@ async def test_workers_print_one_banner_share_one_emulator_and_serve_every_chang
     assert out.count("listening on") == 1, out
     assert out.count("built-in OpenAI emulator") == 1, out
     assert out.count(token) == 1, out
+
+
+async def test_serve_over_tls(tmp_path: Path) -> None:
+    """https and wss, as a browser needs for the page's microphone anywhere but localhost."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "flowspec.cli", "serve", "specs/text-chat.yaml", "--port",
+        str(port), "--no-watch", "--no-admin", "--tls-cert", str(cert), "--tls-key", str(key),
+        cwd=ROOT, env=env | {"PYTHONUNBUFFERED": "1"}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with asyncio.timeout(GUARD):
+                while True:
+                    try:
+                        async with http.get(f"https://127.0.0.1:{port}/healthz",
+                                            ssl=trust) as response:
+                            assert response.status == 200
+                            break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.05)
+            async with http.ws_connect(f"wss://127.0.0.1:{port}/chat", ssl=trust) as ws:
+                assert (await ws.receive_json())["type"] == "session.started"
+    finally:
+        out = await stop(process)
+    assert f"listening on https://127.0.0.1:{port}/" in out

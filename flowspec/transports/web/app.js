@@ -90,6 +90,12 @@ function sendText(text) {
 // -- microphone -------------------------------------------------------------------------------
 
 async function startMic(rate) {
+  if (!navigator.mediaDevices || !window.isSecureContext) {
+    // Browsers offer the microphone to https pages and to localhost only.
+    throw new Error("the browser gives the microphone only to https pages or localhost; " +
+                    "serve with --tls-cert/--tls-key or behind an https proxy, or open it as " +
+                    "http://localhost");
+  }
   const aec = params.get("aec") !== "0";
   state.mic = await navigator.mediaDevices.getUserMedia({audio: {
     channelCount: 1, echoCancellation: aec, noiseSuppression: aec, autoGainControl: aec}});
