@@ -76,6 +76,7 @@ class RealtimeSession:
         self._vad: vads.EnergyVad | None = None
         self._speech_item: str | None = None
         self._active: ResponseRun | None = None
+        self._run_tasks: dict[int, asyncio.Task[None]] = {}  # by id() of the run
         self._runs: set[asyncio.Task[None]] = set()
         self._turns = 0
         self._audio_sent = False
@@ -203,6 +204,10 @@ class RealtimeSession:
         cut = max(0, int((audio_end_ms - self._buffer_start_ms) * per_ms))
         await self._commit(item_id, upto=min(cut, len(self._buffer)))
         detection = self.view.turn_detection or {}
+        if self._active is not None and self._active.cancelling:
+            # The turn that began this speech cancelled the reply: as on the real service, that
+            # reply is over (its `response.done` sent) before the new turn's reply starts.
+            await self._finished(self._active)
         if detection.get("create_response", True) and self._active is None:
             await self._start_response(self._params(None))
 
@@ -390,7 +395,14 @@ class RealtimeSession:
             self._active = run
         task = self._tasks.create_task(self._run(run))
         self._runs.add(task)
+        self._run_tasks[id(run)] = task
         task.add_done_callback(self._runs.discard)
+        task.add_done_callback(lambda _task: self._run_tasks.pop(id(run), None))
+
+    async def _finished(self, run: ResponseRun) -> None:
+        task = self._run_tasks.get(id(run))
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait([task])
 
     async def _run(self, run: ResponseRun) -> None:
         try:

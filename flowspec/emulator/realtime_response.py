@@ -54,6 +54,11 @@ class ResponseRun:
     _fault_done: bool = False
     _failure: JSONObject | None = None
 
+    @property
+    def cancelling(self) -> bool:
+        """It was asked to stop and has not finished yet."""
+        return self._cancelled.is_set()
+
     def cancel(self, reason: str) -> None:
         if self.cancel_reason is None:
             self.cancel_reason = reason

@@ -37,7 +37,7 @@ Bad scripts raise `SpecInvalid` whose diagnostics carry file, line, column and a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -185,14 +185,31 @@ def parse_script(text: str, *, source: str = "<script>") -> Script:
     return script
 
 
+Locate = Callable[[list[str | int]], tuple[int | None, int | None]]
+"""Line and column (1-based) of a pointer into a script, as parts."""
+
+
+def check_script(data: Any, *, source: str, locate: Locate, at: str = "") -> Script:
+    """A script given as plain data inside another document (a test file's `model:`): every
+    problem raised at once as `SpecInvalid`, located by `locate` and pointed below `at`."""
+    checker = _Checker(source, data, locate=locate, prefix=at)
+    script = checker.script()
+    if checker.diagnostics:
+        raise SpecInvalid(checker.diagnostics)
+    return script
+
+
 class _Checker:
-    def __init__(self, source: str, root: Any) -> None:
+    def __init__(self, source: str, root: Any, *, locate: Locate | None = None,
+                 prefix: str = "") -> None:
         self.source = source
         self.root = root
+        self.locate = locate or (lambda pointer: _locate(root, pointer))
+        self.prefix = prefix
         self.diagnostics: list[Diagnostic] = []
 
     def fail(self, pointer: list[str | int], message: str, code: str = "script.invalid") -> None:
-        line, column = _locate(self.root, pointer)
+        line, column = self.locate(pointer)
         self.diagnostics.append(
             Diagnostic(
                 code=code,
@@ -200,7 +217,7 @@ class _Checker:
                 source=self.source,
                 line=line,
                 column=column,
-                pointer="".join(f"/{part}" for part in pointer),
+                pointer=self.prefix + "".join(f"/{part}" for part in pointer),
             )
         )
 

@@ -14,6 +14,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from flowspec.emulator.realtime import RealtimeSession
 from flowspec.emulator.realtime_response import Pacing
 from flowspec.emulator.records import ConnectionRecord, Kind
+from flowspec.emulator.replay import Replay, ReplaySocket
 from flowspec.emulator.responses import ResponseStore
 from flowspec.emulator.responses_http import handle_post
 from flowspec.emulator.responses_ws import ResponsesSocket
@@ -43,6 +44,8 @@ class EmulatorOptions:
     retired_beta: bool = False
     script: Script | None = None
     keep_records: bool = False
+    replay: Replay | None = None
+    """A recording whose provider side WebSocket connections play instead of the emulator."""
 
 
 @dataclass(eq=False)
@@ -79,18 +82,21 @@ class Emulator:
         retired_beta: bool = False,
         script: Script | str | Path | None = None,
         keep_records: bool = False,
+        replay: str | Path | None = None,
     ) -> AsyncIterator[Emulator]:
         """Serve on `host:port` (0 = a free port) until the block exits.
 
         `script` is a parsed `Script` or the path of a script file. Tests that inspect what
         was sent and received (`connections`, `wait_connection`, a record's `received`, `sent`
-        and waits) ask for `keep_records=True`.
+        and waits) ask for `keep_records=True`. `replay` is a recording (`flowspec record`)
+        whose provider side Realtime and Responses WebSocket connections play back.
         """
         if isinstance(script, str | Path):
             script = load_script(script)
         emulator = cls(
             EmulatorOptions(pace=pace, chunk_ms=chunk_ms, retired_beta=retired_beta,
-                            script=script, keep_records=keep_records),
+                            script=script, keep_records=keep_records,
+                            replay=Replay.load(replay) if replay is not None else None),
             host=host,
             port=port,
         )
@@ -227,6 +233,9 @@ class Emulator:
                     "message": BETA_RETIRED_MESSAGE, "param": None, "event_id": None}})
                 await ws.close(code=4000, message=b"beta_api_shape_disabled")
                 return ws
+            if self.options.replay is not None:
+                await self._replayed(ws, record, send, "realtime")
+                return ws
             async with asyncio.TaskGroup() as tasks:
                 session = RealtimeSession(
                     dialect=record.dialect,
@@ -251,6 +260,9 @@ class Emulator:
         ws: web.WebSocketResponse | None = None
         try:
             ws = await self._accept(request, record)
+            if self.options.replay is not None:
+                await self._replayed(ws, record, self._sender(ws, record), "responses")
+                return ws
             async with asyncio.TaskGroup() as tasks:
                 socket = ResponsesSocket(
                     send=self._sender(ws, record),
@@ -267,6 +279,14 @@ class Emulator:
                 self._sockets.pop(ws, None)
             self._closed(record)
         return ws
+
+    async def _replayed(self, ws: web.WebSocketResponse, record: ConnectionRecord,
+                        send: Callable[[JSONObject], Awaitable[None]], api: str) -> None:
+        assert self.options.replay is not None
+        socket = ReplaySocket(self.options.replay.next_connection(api), send,
+                              pace=self.options.pace)
+        await socket.start()
+        await self._pump(ws, record, socket.handle)
 
     async def _accept(self, request: web.Request,
                       record: ConnectionRecord) -> web.WebSocketResponse:

@@ -205,7 +205,7 @@ class ToolCalls:
         self._ctx.publish(FunctionCallEnded(
             session_id=self._ctx.session_id, node_id=self._ctx.node_id, call_id=call.call_id,
             name=call.name, ok=not outcome.error, error=outcome.error, detail=outcome.detail,
-            cancelled=outcome.cancelled, elapsed_ms=elapsed_ms))
+            cancelled=outcome.cancelled, elapsed_ms=elapsed_ms, arguments=call.arguments))
         await self._ctx.return_result(FunctionResultFrame(
             call_id=call.call_id, name=call.name, result=outcome.result,
             is_error=bool(outcome.error), cancelled=outcome.cancelled))

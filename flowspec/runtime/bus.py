@@ -110,12 +110,14 @@ class CompletionTimeout(BusEvent):
 class FunctionCallEnded(BusEvent):
     """A tool node answered one call (`node_id` is the tool's). `error` is a one-line reason when
     `ok` is false; `detail` is for logs only (a traceback, an HTTP body excerpt) and never reaches
-    the model. `cancelled` calls were cut short by an interruption."""
+    the model. `cancelled` calls were cut short by an interruption. `arguments` is the JSON text
+    the model sent."""
 
     node_id: str
     call_id: str
     name: str
     ok: bool
+    arguments: str = ""
     error: str = ""
     detail: str = ""
     cancelled: bool = False

@@ -14,10 +14,13 @@ import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from flowspec.errors import FlowspecError, SpecInvalid
 from flowspec.spec.compiled import CompiledGraph
+
+if TYPE_CHECKING:
+    from flowspec.runtime.registry import Registry
 
 log = logging.getLogger("flowspec.server")
 
@@ -74,8 +77,11 @@ class Outcome:
     entry: object | None = None
 
 
-async def _one_session(graph: CompiledGraph, factory: Callable[..., object],
-                       env: Mapping[str, str] | None, pace: float, command: str) -> Outcome:
+async def one_session(graph: CompiledGraph, factory: Callable[..., object],
+                      env: Mapping[str, str] | None, pace: float, command: str,
+                      registry: Registry | None = None) -> Outcome:
+    """One session of `graph` with its entry transport built by `factory` (over `registry`,
+    default every node type), until it ends or SIGINT/SIGTERM."""
     from flowspec.runtime.bus import Bus
     from flowspec.runtime.node import NodeFactory
     from flowspec.runtime.registry import DEFAULT_REGISTRY
@@ -92,8 +98,8 @@ async def _one_session(graph: CompiledGraph, factory: Callable[..., object],
                 print(notice, file=sys.stderr, flush=True)
             [served] = offline.graphs
             entry: NodeFactory = factory  # type: ignore[assignment]
-            session = Session(served, registry=with_entry(DEFAULT_REGISTRY, served, entry),
-                              bus=Bus())
+            session = Session(served, registry=with_entry(registry or DEFAULT_REGISTRY, served,
+                                                          entry), bus=Bus())
             try:
                 async with session:
                     waiting = asyncio.ensure_future(session.wait())
@@ -122,7 +128,7 @@ async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None) ->
 
     io = await ConsoleIO.stdio()
     factory = functools.partial(ConsoleTransport, io=io)
-    outcome = await _one_session(graph, factory, env, 0.0, "chat")
+    outcome = await one_session(graph, factory, env, 0.0, "chat")
     if outcome.code == EXIT_OK and _failed(outcome.reason):
         print(f"flowspec chat: {outcome.reason}", file=sys.stderr)
         return EXIT_INVALID
@@ -142,7 +148,7 @@ async def run(graph: CompiledGraph, *, input_path: str | None, output_path: str 
 
     factory = functools.partial(WavTransport, input_path=input_path, output_path=output_path,
                                 echo=out)
-    outcome = await _one_session(graph, factory, env, 0.0, "run")
+    outcome = await one_session(graph, factory, env, 0.0, "run")
     if outcome.code != EXIT_OK:
         return outcome.code
     wav = outcome.entry
