@@ -41,10 +41,9 @@ class Edge:
         return f"Edge({self.name}, queued={self.queued}/{self.capacity})"
 
     def offer(self, frame: Frame) -> bool:
-        """Queue `frame` for the busy target without waiting. False means: full, wait for room."""
+        """Queue `frame` in the busy target's inbox without waiting. False means: full, wait for
+        room. Only the target's `Slot.deliver` calls it."""
         target = self.target
-        if target.stopped:
-            return True  # nobody will read it again
         if self.queued >= self.capacity:
             if not (self.drop_oldest and self._drop_one()):
                 return False
@@ -58,7 +57,8 @@ class Edge:
         return True
 
     async def put(self, frame: Frame) -> None:
-        """Deliver `frame` to a busy target whose share of the inbox is full: wait for room.
+        """Deliver `frame` to a busy target whose share of the inbox is full: wait for room, then
+        hand it to `Slot.deliver` again (handled at once if the target went idle meanwhile).
 
         A data frame that was waiting when an interrupt flushed the target is stale and is
         dropped; so is any frame once the target has stopped."""
@@ -80,11 +80,7 @@ class Edge:
                 raise
             if target.epoch != epoch and frame.lane is _DATA:
                 return
-            if not target.busy:
-                target.busy = True
-                target.run(self.port, frame)
-                return
-            if self.offer(frame):
+            if target.deliver(self, frame):
                 return
 
     def take(self) -> str:
@@ -112,6 +108,6 @@ class Edge:
                 del inbox[index]
                 self.queued -= 1
                 self.dropped += 1
-                self.target.session.frames_dropped(self)
+                self.target.session._frames_dropped(self)
                 return True
         return False

@@ -10,6 +10,9 @@ How `handle` is called, which is what makes a hop cost well under a microsecond:
 - If `handle` suspends (awaits I/O or a timer), the executor moves the rest of that call into a
   task it owns and returns to the emitter at once; while the node is busy, frames for it wait on
   its input edges (bounded, per edge), and the task handles them in order afterwards.
+- A frame crossing a long chain of idle nodes would nest one inline call per hop; past a bounded
+  depth (`flowspec.runtime.dispatch.MAX_INLINE_DEPTH`) the next node starts its call in such a
+  task instead, so a graph of any length delivers every frame.
 - System-lane frames (interrupt, error, speech events, ...) have their own lane: they are handled
   even while an ordered `handle` call is suspended, so one `handle` call for a data or control
   frame and one for a system frame may be in progress at the same time.

@@ -1,11 +1,15 @@
 """Sessions: one running instance of a compiled graph, for one connection.
 
-A session owns its node instances, its edges, a TaskGroup for every task it runs (the tails of
-suspended `handle` calls, and the node tasks started with `Context.spawn`), and the supervision
-policy: a node that raises produces an `ErrorFrame` on its outputs and a `NodeFailed` bus event,
-and the session goes on unless the failure is fatal (during `start`, in a task spawned as
-essential, or an exception whose `fatal` attribute is true): a fatal failure cancels the session.
-Sessions share nothing but the bus, so one never affects another.
+A session owns its node instances, its edges, a TaskGroup for every task it runs (the lanes'
+tasks of `flowspec.runtime.dispatch`, and the node tasks started with `Context.spawn`), and the
+supervision policy: a node that raises produces an `ErrorFrame` on its outputs and a `NodeFailed`
+bus event, and the session goes on unless the failure is fatal (during `start`, in a task spawned
+as essential, or an exception whose `fatal` attribute is true): a fatal failure cancels the
+session. Sessions share nothing but the bus, so one never affects another.
+
+The public surface is the lifecycle (`start`, `end`, `cancel`, the `async with` block, `wait`,
+`request_end`, `request_cancel`) and what a caller inspects or drives (`node`, `send`,
+`edge_stats`); the underscored methods near the end are the dispatch layer's way back in.
 
     async with executor.session(graph) as session:   # builds and starts every node
         await session.wait()                          # until a node emits EndFrame/CancelFrame
@@ -29,11 +33,11 @@ from flowspec.frames import (
     ErrorFrame,
     Frame,
     InterruptFrame,
-    Lane,
     StartFrame,
 )
 from flowspec.runtime.bus import Bus, FramesDropped, NodeFailed, SessionEnded, SessionStarted
-from flowspec.runtime.dispatch import NodeContext, Slot, resume
+from flowspec.runtime.context import NodeContext
+from flowspec.runtime.dispatch import Slot, slots
 from flowspec.runtime.edges import Edge
 from flowspec.runtime.node import DEFAULT_OUT, Node, is_boundary
 from flowspec.runtime.registry import Registry
@@ -42,8 +46,6 @@ from flowspec.spec.compiled import CompiledGraph, Overflow
 from flowspec.spec.models.tools import ToolNodeSpec
 
 log = logging.getLogger("flowspec.runtime")
-
-_FINISHED = object()
 
 EXECUTOR_PORT = ""
 """The port reported to `handle` for frames the executor sends itself (StartFrame)."""
@@ -75,24 +77,19 @@ class Session:
         self._registry = registry
         self._stop_timeout = stop_timeout
         self._drain_timeout = drain_timeout
-        self._slots = {node_id: Slot(node_id, self) for node_id in graph.nodes}
+        self._slots = slots(graph.nodes, self)
+        self._wire(graph)
+        self._tools = ToolRouter(graph.tools, self._slots, graph.nodes)
         self._contexts = {
-            node_id: NodeContext(node_id, spec, self, self._slots[node_id])
+            node_id: NodeContext(self._slots[node_id], spec, self,
+                                 tools=self._tools.names(node_id),
+                                 tool_specs=_tool_specs(graph, node_id))
             for node_id, spec in graph.nodes.items()
         }
-        self._wire(graph)
-        self.tools = ToolRouter(graph.tools, self._slots, graph.nodes)
         self._boundaries = graph.boundaries | ({graph.entry} if graph.entry else set())
-        for model_id, tool_ids in graph.tools.items():
-            self._contexts[model_id]._tools = self.tools.names(model_id)
-            specs = {tool_id: graph.nodes[tool_id] for tool_id in tool_ids}
-            self._contexts[model_id]._tool_specs = {
-                spec.function_name(tool_id): spec
-                for tool_id, spec in specs.items() if isinstance(spec, ToolNodeSpec)
-            }
         self._order = _start_order(graph)
         self._tg: asyncio.TaskGroup | None = None
-        self._tails: set[asyncio.Task[None]] = set()  # tails of suspended handle calls
+        self._tails: set[asyncio.Task[None]] = set()  # the lanes' tasks (see dispatch)
         self._quiet: asyncio.Future[None] | None = None
         self._closing: asyncio.Event | None = None
         self._cancel_requested = False
@@ -111,7 +108,7 @@ class Session:
             ports = by_port.setdefault(compiled.source.node, {})
             ports.setdefault(compiled.source.port, []).append(edge)
         for node_id, ports in by_port.items():
-            self._contexts[node_id]._out = {port: tuple(e) for port, e in ports.items()}
+            self._slots[node_id].out = {port: tuple(e) for port, e in ports.items()}
 
     # -- public API --------------------------------------------------------------------------
 
@@ -181,9 +178,9 @@ class Session:
             for node_id in reversed(self._order):
                 current = node_id
                 await self.node(node_id).start()
-                self._slots[node_id].started = True
+                self._slots[node_id].started()
         except Exception as exc:
-            self.node_failed(self._slots[current], exc, "start")
+            self._node_failed(self._slots[current], exc, "start")
             await self.cancel()
             if isinstance(exc, NodeError):
                 raise
@@ -236,17 +233,16 @@ class Session:
 
     async def _stop(self, slot: Slot) -> None:
         node = slot.node
-        if node is None or not slot.started:
+        if node is None or not slot.stop_due():
             return
-        slot.started = False  # stop() runs at most once
         try:
             async with asyncio.timeout(self._stop_timeout):
                 await node.stop()
         except TimeoutError:
-            self.node_failed(slot, NodeTimeout(slot.node_id, "stop() did not return in "
+            self._node_failed(slot, NodeTimeout(slot.node_id, "stop() did not return in "
                                                f"{self._stop_timeout} s"), "stop")
         except Exception as exc:  # supervision boundary
-            self.node_failed(slot, exc, "stop")
+            self._node_failed(slot, exc, "stop")
 
     async def _close(self, *, cancelled: bool) -> None:
         await _cancel_all([*self._tails, *self._spawned()])  # started during stop()
@@ -269,57 +265,31 @@ class Session:
         if self._closing is not None:
             self._closing.set()
 
-    # -- called by the dispatch layer ----------------------------------------------------------
+    # -- called by the dispatch layer (flowspec.runtime.dispatch, .context, .edges) ------------
 
-    def detach(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any, frame: Frame, *,
-               system: bool) -> None:
-        """Finish a suspended handle call, then the frames queued behind it, in a task."""
-        if self._tg is None:  # closed: nothing may run any more
-            coro.close()
+    def _start_tail(self, task_coro: Coroutine[Any, Any, None], node_id: str,
+                    call: Coroutine[Any, Any, None] | None) -> None:
+        """Run a lane's task (`Slot`): `call` is the suspended handle call it finishes, if any.
+        Once the session is closed nothing may run any more: both are closed instead."""
+        if self._tg is None:
+            task_coro.close()
+            if call is not None:
+                call.close()
             return
-        task = self._tg.create_task(self._tail(slot, coro, step, system),
-                                    name=f"flowspec:{slot.node_id}")
+        task = self._tg.create_task(task_coro, name=f"flowspec:{node_id}")
         self._tails.add(task)
         task.add_done_callback(self._tail_done)
-        # A task cancelled before its first step never runs its coroutine: close it explicitly.
-        task.add_done_callback(lambda _task: coro.close())
-        if not system:
-            slot.tail = task
-            slot.tail_data = frame.lane is Lane.DATA
-
-    async def _tail(self, slot: Slot, coro: Coroutine[Any, Any, None], step: Any,
-                    system: bool) -> None:
-        if not system:
-            slot.tail_running = True
-        try:
-            try:
-                if not system and slot.interrupt_pending:
-                    # Interrupted before this task first ran: cancel the call where it waits.
-                    slot.interrupt_pending = False
-                    try:
-                        step = coro.throw(asyncio.CancelledError())
-                    except (StopIteration, asyncio.CancelledError):
-                        step = _FINISHED
-                if step is not _FINISHED:
-                    await resume(coro, step)
-            except asyncio.CancelledError:
-                if not slot.interrupted():
-                    raise
-            except Exception as exc:  # supervision boundary
-                self.node_failed(slot, exc, "handle")
-            await slot.drain(system)
-        finally:
-            if not system:
-                slot.tail = None
-                slot.tail_running = slot.interrupt_pending = False
+        if call is not None:
+            # A task cancelled before its first step never runs its coroutine: close it explicitly.
+            task.add_done_callback(lambda _task: call.close())
 
     def _tail_done(self, task: asyncio.Task[None]) -> None:
         self._tails.discard(task)
         if not self._tails and self._quiet is not None and not self._quiet.done():
             self._quiet.set_result(None)
 
-    def spawn(self, slot: Slot, coro: Coroutine[Any, Any, None], *,
-              name: str | None = None, essential: bool = False) -> asyncio.Task[None]:
+    def _spawn(self, slot: Slot, coro: Coroutine[Any, Any, None], *,
+               name: str | None = None, essential: bool = False) -> asyncio.Task[None]:
         if self._tg is None or self.state >= State.CANCELLING:
             coro.close()
             raise UsageError(f"Session {self.id} is not running; node {slot.node_id!r} "
@@ -338,10 +308,10 @@ class Session:
         try:
             await coro
         except Exception as exc:  # supervision boundary
-            self.node_failed(slot, exc, "task", fatal=essential)
+            self._node_failed(slot, exc, "task", fatal=essential)
 
-    def node_failed(self, slot: Slot, exc: BaseException, during: str, *,
-                    fatal: bool = False) -> None:
+    def _node_failed(self, slot: Slot, exc: BaseException, during: str, *,
+                     fatal: bool = False) -> None:
         fatal = fatal or during == "start" or bool(getattr(exc, "fatal", False))
         log.log(logging.ERROR if fatal else logging.WARNING, "session %s: node %r failed in %s: "
                 "%r%s", self.id, slot.node_id, during, exc,
@@ -351,16 +321,16 @@ class Session:
         if self.state is State.RUNNING:
             frame = ErrorFrame(node_id=slot.node_id, message=str(exc) or type(exc).__name__,
                                fatal=fatal, code=type(exc).__name__)
-            for edges in self._contexts[slot.node_id]._out.values():
+            for edges in slot.out.values():
                 for edge in edges:
                     edge.target.deliver_system(edge.port, frame)
         if fatal:
             self.request_cancel(f"node {slot.node_id!r} failed: {exc}")
 
-    def emit_system(self, source: Slot, frame: Frame, edges: Iterable[Edge]) -> None:
+    def _emit_system(self, source: Slot, frame: Frame, edges: Iterable[Edge]) -> None:
         kind = type(frame)
         if kind is InterruptFrame:
-            self.interrupt(source, frame)
+            self._interrupt(source, frame)
         elif kind is EndFrame:
             self.request_end(getattr(frame, "reason", ""))
         elif kind is CancelFrame:
@@ -369,7 +339,7 @@ class Session:
             for edge in edges:
                 edge.target.deliver_system(edge.port, frame)
 
-    def interrupt(self, source: Slot, frame: Frame) -> None:
+    def _interrupt(self, source: Slot, frame: Frame) -> None:
         """Flush queued data towards every node downstream of `source`, then deliver `frame` to
         each of them on its system lane. A node re-emitting the same frame changes nothing."""
         if frame is self._last_interrupt:
@@ -383,7 +353,7 @@ class Session:
             slot.deliver_system(port, frame)
         del discarded  # freed only now, once the interrupt has reached every node
 
-    def frames_dropped(self, edge: Edge) -> None:
+    def _frames_dropped(self, edge: Edge) -> None:
         self.bus.publish(FramesDropped(session_id=self.id, edge=edge.name, count=1))
 
     # -- helpers -----------------------------------------------------------------------------
@@ -407,8 +377,8 @@ class Session:
             node_id = queue.popleft()
             if node_id != source_id and self._is_boundary(node_id):
                 continue
-            edges = [e for es in self._contexts[node_id]._out.values() for e in es]
-            edges.extend(self.tools.call_edges(node_id))
+            edges = [e for es in self._slots[node_id].out.values() for e in es]
+            edges.extend(self._tools.call_edges(node_id))
             for edge in edges:
                 target = edge.target.node_id
                 if target not in seen:
@@ -451,3 +421,10 @@ async def _cancel_all(tasks: Iterable[asyncio.Task[None]]) -> None:
     if pending:
         await asyncio.wait(pending)
 
+
+
+def _tool_specs(graph: CompiledGraph, model_id: str) -> dict[str, ToolNodeSpec]:
+    """The specs of the tools `model_id` may call, by the function name the model sees."""
+    specs = {tool_id: graph.nodes[tool_id] for tool_id in graph.tools.get(model_id, ())}
+    return {spec.function_name(tool_id): spec
+            for tool_id, spec in specs.items() if isinstance(spec, ToolNodeSpec)}

@@ -1,4 +1,5 @@
-"""Delivery: order per edge, overtaking, bounded memory, interrupts, fan-in and fan-out."""
+"""Delivery: order per edge, overtaking, bounded memory, interrupts, fan-in and fan-out, and
+chains of any length."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from flowspec.frames import (
     UserSpeechStartedFrame,
 )
 from flowspec.runtime import Executor
-from flowspec.runtime.bus import FramesDropped
-from flowspec.spec.compiled import Overflow
-from flowspec.testing import RecorderNode, capture_events, graph
+from flowspec.runtime.bus import FramesDropped, NodeFailed
+from flowspec.runtime.dispatch import MAX_INLINE_DEPTH
+from flowspec.spec.compiled import CompiledGraph, Overflow
+from flowspec.testing import RecorderNode, capture_events, graph, until
 
 from .conftest import settle, texts
 
@@ -250,3 +252,41 @@ async def test_interrupt_cancels_the_data_frame_being_played_and_the_lane_goes_o
         await session.send("src", TextFrame(text="next"))
         assert player.other[-1] == TextFrame(text="next")
     assert session.state.name == "CLOSED"
+
+
+def long_chain(hops: int) -> CompiledGraph:
+    nodes = {"src": "test.passthrough", **{f"p{i}": "test.passthrough" for i in range(hops - 1)},
+             "sink": "test.recorder"}
+    return graph(nodes, [" -> ".join(nodes)])
+
+
+async def test_a_chain_shorter_than_the_inline_depth_delivers_before_emit_returns(
+    executor: Executor,
+) -> None:
+    async with executor.session(long_chain(MAX_INLINE_DEPTH)) as session:
+        sink = session.node("sink")
+        assert isinstance(sink, RecorderNode)
+        await session.send("src", TextFrame(text="0"))
+        assert texts(sink) == ["0"]  # inline all the way: no task switch happened
+
+
+async def test_a_thousand_hop_chain_delivers_every_frame_in_order_and_interrupts_reach_its_end(
+    executor: Executor,
+) -> None:
+    sent = [str(i) for i in range(300)]
+    with capture_events(executor.bus, NodeFailed) as failures:
+        async with executor.session(long_chain(1000)) as session:
+            sink = session.node("sink")
+            assert isinstance(sink, RecorderNode)
+            for text in sent:
+                await session.send("src", TextFrame(text=text))
+            await until(lambda: len(texts(sink)) == len(sent))
+            speech = UserSpeechStartedFrame()  # the system lane, passed on node by node
+            await session.send("src", speech)
+            await until(lambda: speech in sink.frames)
+            interrupt = InterruptFrame()
+            await session.send("src", interrupt)
+            await until(lambda: interrupt in sink.frames)
+            await session.send("src", TextFrame(text="after"))
+    assert texts(sink) == [*sent, "after"]
+    assert failures == []
