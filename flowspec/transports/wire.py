@@ -94,8 +94,12 @@ def parse_object(text: str, *, key: str = "type") -> tuple[str, dict[str, Any]]:
     return kind, message
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+"""One encoder for every message: `json.dumps` with `separators` builds a new one per call."""
+
+
 def dumps(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(message)
 
 
 class AiohttpClientSocket:

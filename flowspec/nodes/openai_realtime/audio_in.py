@@ -6,7 +6,7 @@ import base64
 from collections import deque
 from typing import Any
 
-from flowspec.audio import AudioFormat, Converter
+from flowspec.audio import AudioFormat, Converter, Encoding
 from flowspec.frames import AudioFrame, ImageFrame
 
 DEFAULT_PREROLL_S = 0.5
@@ -27,7 +27,13 @@ class AudioInput:
         self.paused = paused
         self._preroll_s = DEFAULT_PREROLL_S if preroll_s is None else preroll_s
         self._format = AudioFormat("pcm16", 24000)
+        self._bytes_per_second = self._format.bytes_per_second
         self._converter: Converter | None = None
+        # The last frame format seen, and whether it needs converting: audio arrives in one
+        # format frame after frame, so it is checked when it changes, not built per frame.
+        self._source_key: tuple[str, int, int] | None = None
+        self._source = self._format
+        self._converting = False
         self._preroll: deque[bytes] = deque()
         self._preroll_bytes = 0
         self._pending: deque[bytes] = deque()
@@ -35,24 +41,31 @@ class AudioInput:
         self.buffered_ms = 0.0
         """Audio appended since the last commit or clear (a commit needs 100 ms)."""
 
-    def set_format(self, encoding: str, sample_rate: int) -> None:
-        fmt = AudioFormat(encoding, sample_rate)  # type: ignore[arg-type]
+    def set_format(self, encoding: Encoding, sample_rate: int) -> None:
+        fmt = AudioFormat(encoding, sample_rate)
         if fmt != self._format:
             self._format = fmt
+            self._bytes_per_second = fmt.bytes_per_second
             self._converter = None
+            self._source_key = None
             self._preroll.clear()
             self._preroll_bytes = 0
 
     def accept(self, frame: AudioFrame) -> bytes | None:
         """The audio to append for `frame` (converted when the frame's format differs), or None
-        while paused."""
+        while paused. Raises ValueError for a frame whose format is not a valid `AudioFormat`."""
         if self.paused or not frame.audio:
             return None
-        source = AudioFormat(frame.encoding, frame.sample_rate, frame.channels)
+        key = (frame.encoding, frame.sample_rate, frame.channels)
+        if key != self._source_key:
+            self._source = AudioFormat(frame.encoding, frame.sample_rate, frame.channels)
+            self._converting = self._source != self._format
+            self._source_key = key
         data = frame.audio
-        if source != self._format:
+        if self._converting:
             # The compiler inserts converters where formats differ; this covers graphs built
             # by hand and transports whose format changes at run time.
+            source = self._source
             if self._converter is None or self._converter.src != source:
                 self._converter = Converter(source, self._format)
             data = self._converter.process(data)
@@ -60,7 +73,7 @@ class AudioInput:
         return data or None
 
     def appended(self, data: bytes) -> None:
-        self.buffered_ms += self._format.duration_ms(len(data))
+        self.buffered_ms += len(data) * 1000 / self._bytes_per_second
 
     def reset_buffer(self) -> None:
         self.buffered_ms = 0.0
@@ -69,7 +82,7 @@ class AudioInput:
         """Keep `data` until the connection is ready (bounded)."""
         self._pending.append(data)
         self._pending_bytes += len(data)
-        limit = int(PENDING_LIMIT_S * self._format.bytes_per_second)
+        limit = int(PENDING_LIMIT_S * self._bytes_per_second)
         while self._pending_bytes > limit and self._pending:
             self._pending_bytes -= len(self._pending.popleft())
 
@@ -83,7 +96,7 @@ class AudioInput:
         return b"".join(self._preroll)
 
     def _remember(self, data: bytes) -> None:
-        limit = int(self._preroll_s * self._format.bytes_per_second)
+        limit = int(self._preroll_s * self._bytes_per_second)
         if limit <= 0 or not data:
             return
         self._preroll.append(data)

@@ -20,6 +20,9 @@ from flowspec.errors import TransportError
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 
+# One encoder for every event: `json.dumps` with `separators` builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
 
 class WireSocket(Protocol):
     """One open connection. `receive` returns the next JSON object, or None once closed."""
@@ -37,12 +40,19 @@ class Connector(Protocol):
         ...
 
 
+_ERRORS = (aiohttp.ClientError, OSError, TimeoutError)
+
+
+def transport_error(node_id: str, doing: str, exc: BaseException) -> TransportError:
+    return TransportError(node_id, f"{doing} failed: {exc or type(exc).__name__}.")
+
+
 @contextlib.contextmanager
 def map_errors(node_id: str, doing: str) -> Iterator[None]:
     try:
         yield
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise TransportError(node_id, f"{doing} failed: {exc or type(exc).__name__}.") from exc
+    except _ERRORS as exc:
+        raise transport_error(node_id, doing, exc) from exc
 
 
 class AiohttpSocket:
@@ -57,8 +67,12 @@ class AiohttpSocket:
     async def send(self, event: Mapping[str, Any]) -> None:
         if self._ws.closed:
             raise TransportError(self._node_id, "the model connection is closed.")
-        with map_errors(self._node_id, "sending to the model"):
-            await self._ws.send_str(json.dumps(event, separators=(",", ":")))
+        # Mapped by hand, not with `map_errors`: a context manager per appended audio frame
+        # costs more than encoding it.
+        try:
+            await self._ws.send_str(_ENCODER.encode(event))
+        except _ERRORS as exc:
+            raise transport_error(self._node_id, "sending to the model", exc) from exc
 
     async def receive(self) -> dict[str, Any] | None:
         while True:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowspec.audio import Encoding
 from flowspec.spec.models.realtime import RealtimeSettingsSpec
 
 # Fields where `false` in the spec means "off", which the wire spells `null`.
@@ -71,8 +72,8 @@ ASSISTANT_TEXT_PART = "output_text"
 CALLS_ON_ARGUMENTS_DONE = True
 """GA runs each function call as its arguments complete; beta waits for `response.done`."""
 
-_FORMATS = {"audio/pcm": ("pcm16", 24000), "audio/pcmu": ("pcmu", 8000),
-            "audio/pcma": ("pcma", 8000)}
+_FORMATS: dict[str, tuple[Encoding, int]] = {
+    "audio/pcm": ("pcm16", 24000), "audio/pcmu": ("pcmu", 8000), "audio/pcma": ("pcma", 8000)}
 
 
 def canonical(wire_type: str) -> str:
@@ -85,7 +86,7 @@ def _audio(session: dict[str, Any], direction: str) -> dict[str, Any]:
     return part if isinstance(part, dict) else {}
 
 
-def audio_format(session: dict[str, Any], direction: str) -> tuple[str, int]:
+def audio_format(session: dict[str, Any], direction: str) -> tuple[Encoding, int]:
     """(encoding, sample rate) of the session's `input` or `output` audio, as echoed back."""
     fmt = _audio(session, direction).get("format")
     kind = fmt.get("type") if isinstance(fmt, dict) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowspec.audio import Encoding
 from flowspec.nodes.openai_realtime.protocol import deep_merge, false_to_null
 from flowspec.spec.models.realtime_beta import RealtimeBetaSettingsSpec
 
@@ -47,15 +48,15 @@ _TO_GA = {
     "response.audio_transcript.done": "response.output_audio_transcript.done",
     "conversation.item.created": "conversation.item.added",
 }
-_FORMATS = {"pcm16": ("pcm16", 24000), "g711_ulaw": ("pcmu", 8000),
-            "g711_alaw": ("pcma", 8000)}
+_FORMATS: dict[str, tuple[Encoding, int]] = {
+    "pcm16": ("pcm16", 24000), "g711_ulaw": ("pcmu", 8000), "g711_alaw": ("pcma", 8000)}
 
 
 def canonical(wire_type: str) -> str:
     return _TO_GA.get(wire_type, wire_type)
 
 
-def audio_format(session: dict[str, Any], direction: str) -> tuple[str, int]:
+def audio_format(session: dict[str, Any], direction: str) -> tuple[Encoding, int]:
     kind = session.get(f"{direction}_audio_format")
     return _FORMATS.get(kind if isinstance(kind, str) else "", ("pcm16", 24000))
 
