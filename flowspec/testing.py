@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 from flowspec.frames import (
     AudioFrame,
@@ -39,6 +39,7 @@ from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.graph import GraphSpec
 
 F = TypeVar("F", bound=Frame)
+E = TypeVar("E", bound=BusEvent)
 
 
 class RecorderSpec(NodeSpec):
@@ -245,9 +246,27 @@ async def run_graph(
     return run
 
 
+@overload
+def capture_events(bus: Bus) -> AbstractContextManager[list[BusEvent]]: ...
+
+
+@overload
+def capture_events(bus: Bus, kind: type[E], /) -> AbstractContextManager[list[E]]: ...
+
+
+@overload
+def capture_events(bus: Bus, *kinds: type[BusEvent]) -> AbstractContextManager[list[BusEvent]]:
+    ...
+
+
+def capture_events(bus: Bus, *kinds: type[BusEvent]) -> AbstractContextManager[list[Any]]:
+    """Collect the events published on `bus` inside the block (all of them, or only `kinds`;
+    with one kind the list is typed as that kind)."""
+    return _capture(bus, kinds)
+
+
 @contextmanager
-def capture_events(bus: Bus, *kinds: type[BusEvent]) -> Iterator[list[BusEvent]]:
-    """Collect the events published on `bus` inside the block (all of them, or only `kinds`)."""
+def _capture(bus: Bus, kinds: tuple[type[BusEvent], ...]) -> Iterator[list[BusEvent]]:
     events: list[BusEvent] = []
     with bus.subscribe(events.append, *kinds):
         yield events

@@ -48,7 +48,7 @@ def _audioop() -> ModuleType | None:
 
 
 def pcm(samples: np.ndarray) -> bytes:
-    return np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
+    return bytes(np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes())
 
 
 def samples(data: bytes) -> np.ndarray:

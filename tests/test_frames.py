@@ -41,7 +41,7 @@ def test_frames_reject_mutation_and_positional_arguments() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         frame.text = "bye"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        TextFrame("hi")  # type: ignore[misc]
+        TextFrame("hi")  # type: ignore[call-arg]
     assert dataclasses.replace(frame, text="bye").text == "bye"
 
 

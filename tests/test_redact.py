@@ -41,7 +41,7 @@ def test_every_log_line_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(root, "level", root.level)
     for fmt in ("text", "json"):
         stream = io.StringIO()
-        server_logging.configure_logging(fmt)  # type: ignore[arg-type]
+        server_logging.configure_logging(fmt)
         handler = logging.getLogger().handlers[0]
         assert isinstance(handler, logging.StreamHandler)
         handler.setStream(stream)

@@ -269,9 +269,9 @@ async def test_items_create_retrieve_delete(client: AsyncOpenAI) -> None:
         await conn.recv()
         message = {"type": "message", "role": "user",
                    "content": [{"type": "input_text", "text": "first"}]}
-        await conn.conversation.item.create(item={**message, "id": "item_a"})  # type: ignore[typeddict-item]
+        await conn.conversation.item.create(item={**message, "id": "item_a"})  # type: ignore[arg-type]
         await events_until(conn, "conversation.item.done")
-        await conn.conversation.item.create(item={**message, "id": "item_b"},  # type: ignore[typeddict-item]
+        await conn.conversation.item.create(item={**message, "id": "item_b"},  # type: ignore[arg-type]
                                             previous_item_id="root")
         added = (await events_until(conn, "conversation.item.done"))[0]
         assert added.previous_item_id is None
@@ -285,7 +285,7 @@ async def test_items_create_retrieve_delete(client: AsyncOpenAI) -> None:
         assert (await conn.recv()).error.code == "item_not_found"  # type: ignore[union-attr]
         await conn.conversation.item.create(item={
             "type": "message", "role": "assistant",
-            "content": [{"type": "output_audio", "transcript": "x"}]})  # type: ignore[list-item]
+            "content": [{"type": "output_audio", "transcript": "x"}]})
         assert (await conn.recv()).error.code == "invalid_value"  # type: ignore[union-attr]
 
 

@@ -31,7 +31,8 @@ async def test_text_stream_events_and_invariants(emulator: Emulator, client: Asy
     assert deltas == done.text == "You said: hello there"
     items = [e.item for e in events if e.type == "response.output_item.done"]
     assert events[-1].response.output == items
-    assert events[-1].response.usage.input_tokens_details.cache_write_tokens == 0
+    usage = events[-1].response.usage
+    assert usage is not None and usage.input_tokens_details.cache_write_tokens == 0
     record = emulator.connections[0]
     assert record.kind == "responses_http" and record.received[0]["stream"] is True
 
@@ -79,7 +80,7 @@ async def test_bad_request_bodies_get_json_errors(client: AsyncOpenAI) -> None:
         await client.responses.create(model="gpt-4.1", input="x", extra_body={"bogus": 1})
     assert caught.value.code == "unknown_parameter" and caught.value.param == "bogus"
     with pytest.raises(openai.BadRequestError) as caught:
-        await client.responses.create(input="x", stream=True)  # type: ignore[call-overload]
+        await client.responses.create(input="x", stream=True)
     assert caught.value.code == "missing_required_parameter"
 
 

@@ -79,16 +79,16 @@ async def test_stored_responses_chain_across_connections(client: AsyncOpenAI) ->
 async def test_lanes_are_fifo_and_echo_stream_id(emulator: Emulator, client: AsyncOpenAI) -> None:
     emulator.script = parse_script("rules: [{when: {contains: slow}, stall_ms: 60000}]")
     async with client.responses.connect() as conn:
-        await conn.send({"type": "response.create", "model": "m", "input": "slow one",  # type: ignore[arg-type]
+        await conn.send({"type": "response.create", "model": "m", "input": "slow one",
                          "stream_id": "a"})
-        await conn.send({"type": "response.create", "model": "m", "input": "after",  # type: ignore[arg-type]
+        await conn.send({"type": "response.create", "model": "m", "input": "after",
                          "stream_id": "a"})
-        await conn.send({"type": "response.create", "model": "m", "input": "quick",  # type: ignore[arg-type]
+        await conn.send({"type": "response.create", "model": "m", "input": "quick",
                          "stream_id": "b"})
         events = await events_until(conn, "response.in_progress")
         lane_b = await until_terminal(conn)
         # Lane b finished while lane a's first response stalls; lane a's second has not started.
-        assert {e.stream_id for e in lane_b} == {"b"}  # type: ignore[union-attr]
+        assert {e.stream_id for e in lane_b} == {"b"}
         assert lane_b[-1].type == "response.completed"
         await conn.send({"type": "response.cancel", "stream_id": "a"})  # type: ignore[arg-type]
         cancelled = await until_terminal(conn)
@@ -110,7 +110,7 @@ async def test_cancel_with_nothing_active_and_bad_messages(client: AsyncOpenAI) 
         assert (await conn.recv()).error.param == "type"  # type: ignore[union-attr]
         await conn.send({"type": "response.create", "model": "m", "bogus": True})  # type: ignore[arg-type]
         assert (await conn.recv()).error.code == "unknown_parameter"  # type: ignore[union-attr]
-        await conn.send({"type": "response.create", "model": "m", "stream_id": "bad id!"})  # type: ignore[arg-type]
+        await conn.send({"type": "response.create", "model": "m", "stream_id": "bad id!"})
         assert (await conn.recv()).error.code == "invalid_stream_id"  # type: ignore[union-attr]
         await conn.response.create(model="gpt-4.1", input="still fine")
         assert (await until_terminal(conn))[-1].type == "response.completed"

@@ -98,7 +98,7 @@ async def test_realtime_error_event_fault_on_the_scripted_turn_only(
         assert first[-1].response.status == "completed"
         await conn.response.create()
         error = await conn.recv()
-        assert error.type == "error" and error.error.message == "oops"  # type: ignore[union-attr]
+        assert error.type == "error" and error.error.message == "oops"
         await conn.response.create()
         third = await events_until(conn, "response.done")
         assert third[-1].response.status == "completed"

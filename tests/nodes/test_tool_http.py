@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -163,7 +163,7 @@ def unchecked(graph: CompiledGraph, node_id: str, **changes: Any) -> CompiledGra
     return dataclasses.replace(graph, nodes=nodes)
 
 
-def never_shown(run: Run, results: list[FunctionResultFrame]) -> bool:
+def never_shown(run: Run, results: Sequence[FunctionResultFrame]) -> bool:
     return all(SECRET not in r.result for r in results) and all(
         SECRET not in repr(e) for e in run.events)
 

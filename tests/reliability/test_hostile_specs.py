@@ -102,9 +102,9 @@ def test_validate_refuses_each_with_exit_1_and_valid_json(tmp_path: Path,
     assert "Traceback" not in result.stderr + result.stdout
     payload = json.loads(result.stdout)
     assert payload["ok"] is False and len(payload["files"]) == len(CASES)
-    for path, report in zip(paths, payload["files"], strict=True):
-        name = Path(path).name
-        assert report["source"] == path and report["ok"] is False, name
+    for given, report in zip(paths, payload["files"], strict=True):
+        name = Path(given).name
+        assert report["source"] == given and report["ok"] is False, name
         diagnostics = report["diagnostics"]
         assert diagnostics and diagnostics[0]["code"] == EXPECTED[name], (name, diagnostics)
         for diagnostic in diagnostics:

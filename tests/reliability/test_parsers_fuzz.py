@@ -113,7 +113,7 @@ nodes:
 edges:
   - caller -> llm -> caller
 """
-PROBE = [
+PROBE: list[dict[str, Any]] = [
     {"type": "response.created", "response": {"id": "probe"}},
     {"type": "response.output_text.delta", "response_id": "probe", "item_id": "probe_item",
      "delta": "PROBE"},

@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from flowspec.runtime.bus import BusEvent
 from flowspec.server.logging import configure_logging
 from flowspec.testing import until
 
@@ -55,7 +56,7 @@ async def test_other_files_and_same_content_saves_do_nothing(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     async with following(tmp_path) as served:
-        reloads = []
+        reloads: list[BusEvent] = []
         served.server.bus.subscribe(lambda event: reloads.append(event)
                                     if type(event).__name__ == "SpecReloaded" else None)
         started = len(caplog.records)
@@ -94,7 +95,7 @@ async def test_a_configmap_symlink_swap_is_applied_once(tmp_path: Path) -> None:
     (mount / "bot.yaml").symlink_to("..data/bot.yaml")
     async with following(tmp_path, spec=mount / "bot.yaml") as served:
         _ws, _hello, record = await served.call()
-        applied = []
+        applied: list[BusEvent] = []
         served.server.bus.subscribe(lambda event: applied.append(event)
                                     if type(event).__name__ == "SpecReloaded" else None)
         # What the kubelet does: a new timestamped directory, a new link, renamed over ..data.

@@ -16,6 +16,7 @@ from flowspec.frames import (
 )
 from flowspec.runtime import Context, Executor, Registry
 from flowspec.runtime.node import TOOL_CALL_PORT, TOOL_RESULT_PORT
+from flowspec.spec.compiled import CompiledGraph
 from flowspec.testing import RecorderNode, graph
 
 
@@ -70,7 +71,7 @@ def registry(registry: Registry) -> Registry:
     return registry
 
 
-def tool_graph():  # type: ignore[no-untyped-def]
+def tool_graph() -> CompiledGraph:
     return graph(
         {"caller": "test.recorder", "llm": "test.model", "weather": "test.tool",
          "clock": "test.tool"},

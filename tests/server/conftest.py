@@ -17,7 +17,7 @@ from flowspec.testing import make_registry
 async def running(graphs: Sequence[CompiledGraph], registry: Registry | None = None, *,
                   server: Server | None = None) -> AsyncIterator[tuple[Server, str]]:
     if server is None:
-        server = Server(graphs, **({"registry": registry} if registry else {}))
+        server = Server(graphs, registry=registry) if registry else Server(graphs)
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

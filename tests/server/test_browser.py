@@ -130,11 +130,11 @@ async def test_browser_voice_conversation_with_the_emulator(tmp_path: Path) -> N
             await devtools.call("Page.enable")
             async with asyncio.timeout(60):
                 while True:
-                    state = await devtools.evaluate(
+                    raw = await devtools.evaluate(
                         "window.flowspec ? JSON.stringify({state: flowspec.state, "
                         "played: flowspec.bytesPlayed, mic: flowspec.micChunks, "
                         "turns: flowspec.turns(), title: document.title}) : null") or "{}"
-                    state = json.loads(state) if isinstance(state, str) else {}
+                    state = json.loads(raw) if isinstance(raw, str) else {}
                     roles = {t["role"] for t in state.get("turns", []) if t["text"].strip()}
                     if state.get("played", 0) > 0 and roles >= {"user", "assistant"}:
                         break

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from flowspec.server.offline import banner, emulated_nodes, offline_graphs
 from flowspec.spec.compile import compile_file, compile_text
+from flowspec.spec.models.realtime import RealtimeNodeSpec
+from flowspec.spec.models.responses import ResponsesNodeSpec
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
@@ -17,14 +19,18 @@ async def test_no_key_no_base_url_points_model_nodes_at_the_emulator() -> None:
         assert offline.emulator_url is not None
         port = offline.emulator_url.rsplit(":", 1)[1]
         llm = offline.graphs[0].nodes["llm"]
+        assert isinstance(llm, RealtimeNodeSpec)
         assert llm.base_url == f"ws://127.0.0.1:{port}/v1/realtime"
         responses = offline.graphs[1].nodes["llm"]
+        assert isinstance(responses, ResponsesNodeSpec)
         assert responses.ws_url == f"ws://127.0.0.1:{port}/v1/responses"
         assert responses.base_url == f"http://127.0.0.1:{port}/v1"
         text = banner(offline)
         assert text is not None and "emulator" in text and "weather-voice/llm" in text
     # The compiled graphs themselves are untouched.
-    assert voice.nodes["llm"].base_url == "wss://api.openai.com/v1/realtime"
+    original = voice.nodes["llm"]
+    assert isinstance(original, RealtimeNodeSpec)
+    assert original.base_url == "wss://api.openai.com/v1/realtime"
     assert offline.graphs[0].edges == voice.edges
 
 

@@ -274,7 +274,8 @@ def test_document_schema_narrows_endpoints_and_tools(tmp_path: Path) -> None:
 def test_document_schema_of_an_unreadable_document_is_the_base() -> None:
     from flowspec.spec.docschema import document_schema
 
-    for data in ([], {"nodes": []}, {"nodes": {"a": 1}}):
+    unreadable: list[object] = [[], {"nodes": []}, {"nodes": {"a": 1}}]
+    for data in unreadable:
         schema = document_schema(data, "x.yaml")
         assert schema["definitions"] == build_schema()["definitions"]
 

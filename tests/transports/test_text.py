@@ -37,9 +37,11 @@ async def test_bad_input_gets_errors() -> None:
     pair = MemorySocketPair()
     async with echo_session(SPEC, transport(pair)) as (session, _llm):
         await pair.client.receive_json()
-        for bad, code in [(b"\x00", "unsupported"), ("nope", "invalid_json"),
-                          ('{"type": 3}', "invalid_message"), ('{"type": "x"}', "unknown_type"),
-                          ('{"type": "text", "text": "  "}', "invalid_message")]:
+        cases: list[tuple[str | bytes, str]] = [
+            (b"\x00", "unsupported"), ("nope", "invalid_json"),
+            ('{"type": 3}', "invalid_message"), ('{"type": "x"}', "unknown_type"),
+            ('{"type": "text", "text": "  "}', "invalid_message")]
+        for bad, code in cases:
             if isinstance(bad, bytes):
                 await pair.client.send_bytes(bad)
             else:

@@ -88,7 +88,7 @@ async def test_barge_in_sends_clear_and_reports_the_played_position() -> None:
         await pair.client.send_json(start_message())
         for _ in range(5):
             await pair.client.send_json(media(b"\x7f" * 800))  # 5 × 100 ms echoed back
-        marks = []
+        marks: list[str] = []
         while len(marks) < 5:
             message = await pair.client.receive_json()
             if message["event"] == "mark":

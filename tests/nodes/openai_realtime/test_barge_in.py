@@ -47,7 +47,7 @@ async def test_barge_in_stops_playback_and_truncates_to_the_played_audio(
             (truncate,) = await record.wait_received("conversation.item.truncate")
         assert caller.interrupts == 2 and caller.queue == []  # one per speech start
         item = caller.of(AudioFrame)[0].item_id
-        assert truncate["item_id"] == item and truncate["content_index"] == 0
+        assert item is not None and truncate["item_id"] == item and truncate["content_index"] == 0
         assert abs(truncate["audio_end_ms"] - PLAYED_MS) <= 20
         assert truncate["audio_end_ms"] <= received_ms
         played = caller.played[item]

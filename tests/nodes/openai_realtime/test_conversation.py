@@ -80,7 +80,8 @@ async def test_spoken_turn_from_a_wav_file_is_answered_with_audio(
         assert {"ttfb_ms", "processing_ms", "prompt_tokens", "completion_tokens",
                 "input_audio_tokens", "output_audio_tokens", "cached_input_tokens",
                 "cached_audio_tokens"} <= set(values)
-        assert run.of(ConversationItemCreated) and run.of(ConversationItemUpdated)
+        assert run.of(ConversationItemCreated)
+        assert run.of(ConversationItemUpdated)
 
 
 async def test_pause_drops_audio_and_resume_forwards_it(emulator: Emulator) -> None:

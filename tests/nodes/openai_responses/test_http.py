@@ -8,6 +8,7 @@ import json
 import pytest
 
 from flowspec.emulator import Emulator, parse_script
+from flowspec.emulator.records import Kind
 from flowspec.errors import NodeTimeout
 from flowspec.runtime.bus import CompletionTimeout, FunctionCallsStarted, NodeFailed
 
@@ -24,7 +25,7 @@ async def test_a_tool_round_trip(emulator: Emulator, transport: str) -> None:
     assert answers[1][0].startswith("The tool returned: ") and "example" in answers[1][0]
     (call_id, name), = started.calls
     assert name == "get_weather"
-    kind = "responses_ws" if transport == "websocket" else "responses_http"
+    kind: Kind = "responses_ws" if transport == "websocket" else "responses_http"
     records = emulator.of_kind(kind)
     bodies = (records[0].received_of("response.create") if transport == "websocket"
               else [record.received[0] for record in records])

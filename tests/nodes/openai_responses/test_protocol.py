@@ -72,11 +72,12 @@ def test_both_error_shapes_parse_alike() -> None:
 
 def test_calls_whose_arguments_never_completed_are_dropped() -> None:
     acc = p.ResponseAccumulator()
-    for event in [
+    events: list[p.ServerEvent] = [
         p.ItemAdded({"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "a"}),
         p.ArgumentsDone("fc_1", '{"x": 1}'),
         p.ItemAdded({"type": "function_call", "id": "fc_2", "call_id": "c2", "name": "b"}),
-    ]:
+    ]
+    for event in events:
         acc.apply(event)
     assert acc.calls() == [p.FunctionCall("c1", "a", '{"x": 1}')]
 
