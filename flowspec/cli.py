@@ -271,6 +271,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run(graphs[0], input_path=args.input, output_path=args.output))
 
 
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from flowspec.families.listing import node_listing, render_listing
+    from flowspec.families.registry import default_families
+
+    listing = node_listing(default_families())
+    if args.format == "json":
+        json.dump(listing, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+    else:
+        sys.stdout.write(render_listing(listing))
+    return EXIT_OK
+
+
+PLUGIN_COMMANDS = frozenset({"validate", "schema", "graph", "serve", "plan", "patch", "chat",
+                             "run"})
+"""Commands that read specs, so a node plugin that could not be loaded is worth a warning."""
+
+
+def _warn_broken_plugins() -> None:
+    from flowspec.families.registry import default_families
+
+    for problem in default_families().problems:
+        print(f"flowspec: warning: {problem}", file=sys.stderr)
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -434,6 +459,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.set_defaults(func=cmd_chat)
 
+    p = sub.add_parser("nodes", help="every node type: its family, package, ports and live "
+                       "reload path; plugins that could not be loaded")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_nodes)
+
     p = sub.add_parser("run", help="one batch session: a WAV file in, the reply's WAV out")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--in", dest="input", metavar="WAV", help="input WAV file")
@@ -466,6 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    if args.command in PLUGIN_COMMANDS and not getattr(args, "worker", False):
+        _warn_broken_plugins()
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:

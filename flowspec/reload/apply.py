@@ -138,7 +138,7 @@ class Applier:
                 report.deferred.extend(_entries(changes, reason))
                 continue
             outcome = outcomes[(session.id, action.node_id)] = _Outcome(
-                confirmed_by_provider=action.type != "openai.responses")
+                confirmed_by_provider=action.sends_update)
             try:
                 node = session.node(action.node_id)
                 await node.handle(UpdateSettingsFrame(delta=action.delta,

@@ -16,21 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from flowspec.nodes.openai_realtime import protocol, protocol_beta
-from flowspec.nodes.openai_realtime.delta import minimal_session
-from flowspec.nodes.openai_realtime.settings import LiveSettings
-from flowspec.nodes.tool_defs import Dialect, tool_definitions
-from flowspec.reload.diff import Change, classify, split_pointer
+from flowspec.families.family import LivePath
+from flowspec.families.registry import default_families
+from flowspec.reload.diff import Change, split_pointer
 from flowspec.spec.compiled import CompiledGraph
 from flowspec.spec.models.base import Mutability, NodeSpec
-from flowspec.spec.models.realtime import RealtimeNodeSpec
-from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
-from flowspec.spec.models.responses import ResponsesNodeSpec
 from flowspec.spec.models.tools import ToolNodeSpec
 
 Applies = Literal["live", "until_first_audio", "new_sessions", "rejected"]
-MODEL_TYPES = ("openai.realtime", "openai.realtime_beta", "openai.responses")
-LIVE_TOOL_FIELDS = frozenset({"description", "parameters", "strict"})
 ROUTED_FIELDS = frozenset({"path", "webhook_path"})
 CONNECTION_FIELDS = frozenset({"allowed_origins", "max_sessions"})
 """Entry-transport fields the server reads at each connection: all they govern is live."""
@@ -56,7 +49,8 @@ class PlannedChange:
 class NodeAction:
     """What live sessions of one model node receive. `wire` is the `session.update` for a
     session running the old spec's settings; `wire_after_audio` the one for a session that has
-    produced audio (the voice left out), when it differs."""
+    produced audio (the voice left out), when it differs. A node with no wire message (Responses)
+    applies `delta` from its next request."""
 
     node_id: str
     type: str
@@ -66,9 +60,14 @@ class NodeAction:
     carries: tuple[str, ...] = ()
     """The nodes whose changes this action carries: the model node and the tools it calls."""
 
+    @property
+    def sends_update(self) -> bool:
+        """Whether the node sends the change to its provider, which confirms or refuses it."""
+        return self.wire is not None
+
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"node": self.node_id, "type": self.type, "delta": self.delta}
-        if self.type == "openai.responses":
+        if not self.sends_update:
             body["applies"] = "from the next request"
         else:
             body["wire"] = self.wire
@@ -119,7 +118,7 @@ class Plan:
             if c.privileged:
                 lines.append(f"          privileged: {PRIVILEGED_NOTE}")
         for action in self.actions:
-            if action.type == "openai.responses":
+            if not action.sends_update:
                 lines.append(f"node {action.node_id} ({action.type}): from the next request: "
                              f"{json.dumps(action.delta, sort_keys=True)}")
                 continue
@@ -154,15 +153,22 @@ def build_plan(old: CompiledGraph, new: CompiledGraph, changes: list[Change], *,
             live_tools.add(change.node_id)
     for node_id, spec in new.nodes.items():
         before = old.nodes.get(node_id)
-        if spec.type not in MODEL_TYPES or before is None or before.type != spec.type:
+        live = _live_path(spec)
+        if live is None or before is None or before.type != spec.type:
             continue
         if old.tools.get(node_id) != new.tools.get(node_id):
             continue  # a new tool wiring: structural, for new sessions
         retooled = sorted(live_tools & set(new.tools.get(node_id, ())))
-        action = _node_action(node_id, old, new, retooled)
+        action = live.action(node_id, old, new, retooled)
         if action is not None:
             plan.actions.append(action)
     return plan
+
+
+def _live_path(spec: NodeSpec) -> LivePath | None:
+    """The live path of the node's family (None: its changes reach new sessions only)."""
+    families = default_families()
+    return families.family(spec.type).live if spec.type in families else None
 
 
 def _is_tool(spec: NodeSpec | None) -> bool:
@@ -185,72 +191,13 @@ def _where(change: Change, old: CompiledGraph, new: CompiledGraph,
         return "new_sessions", ""
     if change.mutability not in LIVE_CLASSES:
         return "new_sessions", ""
-    if spec.type in MODEL_TYPES and parts[2] == "tools":
-        return "new_sessions", "the tools a model may call are wired when a session starts"
-    if spec.type in MODEL_TYPES and (parts[2] == "settings" or (
-            spec.type == "openai.realtime_beta" and parts[2] in ("model",
-                                                                  "session_properties"))):
-        if change.mutability is Mutability.UNTIL_FIRST_AUDIO:
-            return "until_first_audio", "sessions that have produced audio keep their voice"
-        return "live", ""
-    if isinstance(spec, ToolNodeSpec) and parts[2] in LIVE_TOOL_FIELDS:
-        return "live", ""
+    live = _live_path(spec)
+    found = live.applies(spec, parts[2], change.mutability) if live is not None else None
+    if found is not None:
+        return found
     if parts[2] in CONNECTION_FIELDS and node_id == new.entry:
         return "live", "checked for each new connection"
     return "new_sessions", "read when a session starts"
-
-
-def _tool_specs(graph: CompiledGraph, node_id: str) -> dict[str, ToolNodeSpec]:
-    specs: dict[str, ToolNodeSpec] = {}
-    for tool_id in graph.tools.get(node_id, ()):
-        spec = graph.nodes[tool_id]
-        if isinstance(spec, ToolNodeSpec):
-            specs[spec.function_name(tool_id)] = spec
-    return specs
-
-
-def _node_action(node_id: str, old: CompiledGraph, new: CompiledGraph,
-                 retooled: list[str]) -> NodeAction | None:
-    before, after = old.nodes[node_id], new.nodes[node_id]
-    assert isinstance(before, RealtimeNodeSpec | RealtimeBetaNodeSpec | ResponsesNodeSpec)
-    assert isinstance(after, RealtimeNodeSpec | RealtimeBetaNodeSpec | ResponsesNodeSpec)
-    old_settings = _settings(before)
-    delta = _live_only(merge_diff(old_settings, _settings(after)), node_id, after.type)
-    dialect: Dialect = "responses" if after.type == "openai.responses" else "realtime"
-    carries = (node_id, *retooled)
-    if retooled:
-        specs = _tool_specs(new, node_id)
-        delta["tools"] = tool_definitions(list(specs), specs, dialect)
-    if not delta:
-        return None
-    if isinstance(after, ResponsesNodeSpec):
-        return NodeAction(node_id, after.type, delta, carries=carries)
-    assert isinstance(before, RealtimeNodeSpec | RealtimeBetaNodeSpec)
-    live = LiveSettings(before, _tool_specs(old, node_id), node_id=node_id)
-    session_before = live.session_payload()
-    live.update(delta, new.version, "", audio_sent=False)
-    wire = _wire(after, minimal_session(session_before, live.session_payload(),
-                                        beta=isinstance(after, RealtimeBetaNodeSpec)))
-    voiced = LiveSettings(before, _tool_specs(old, node_id), node_id=node_id)
-    voiced.update(delta, new.version, "", audio_sent=True)
-    after_audio = _wire(after, minimal_session(session_before, voiced.session_payload(),
-                                               beta=isinstance(after, RealtimeBetaNodeSpec)))
-    return NodeAction(node_id, after.type, delta, wire,
-                      None if after_audio == wire else after_audio, carries)
-
-
-def _wire(spec: NodeSpec, session: dict[str, Any]) -> dict[str, Any]:
-    if not session:
-        return {}
-    dialect = protocol_beta if isinstance(spec, RealtimeBetaNodeSpec) else protocol
-    return protocol.session_update(dialect.settings_session(session))
-
-
-def _settings(spec: RealtimeNodeSpec | RealtimeBetaNodeSpec | ResponsesNodeSpec
-              ) -> dict[str, Any]:
-    settings = spec.settings if isinstance(spec, ResponsesNodeSpec) else \
-        spec.effective_settings()
-    return settings.model_dump(mode="json", exclude_unset=True)
 
 
 def merge_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
@@ -265,25 +212,4 @@ def merge_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]
                 out[key] = inner
         elif key not in old or old[key] != new[key]:
             out[key] = new[key]
-    return out
-
-
-def _live_only(delta: dict[str, Any], node_id: str, node_type: str,
-               path: tuple[str, ...] = ()) -> dict[str, Any]:
-    """`delta` without the settings live sessions cannot take (the model: next session)."""
-    from flowspec.spec.schema import build_schema
-
-    out: dict[str, Any] = {}
-    for key, value in delta.items():
-        here = (*path, key)
-        mutability = classify(build_schema(), ["nodes", node_id, "settings", *here],
-                              node_type).mutability
-        if mutability not in LIVE_CLASSES:
-            continue
-        if isinstance(value, dict) and value:
-            inner = _live_only(value, node_id, node_type, here)
-            if inner:
-                out[key] = inner
-        else:
-            out[key] = value
     return out

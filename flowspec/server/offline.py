@@ -1,9 +1,10 @@
 """The offline default: with no OpenAI key and no explicit endpoint, talk to the built-in emulator.
 
-`offline_graphs` decides per model node. A node goes to the emulator when the environment has no
-`OPENAI_API_KEY`, the node has no `api_key` of its own, and it leaves its endpoint URLs at their
-OpenAI defaults. Those nodes are rebuilt (never mutated) with the emulator's URLs and a placeholder
-key, and the caller prints `banner()` so nobody mistakes the emulator's voice for OpenAI's.
+`offline_graphs` decides per node whose family talks to OpenAI (it declares `EmulatorEndpoints`).
+A node goes to the emulator when the environment has no `OPENAI_API_KEY`, the node has no
+`api_key` of its own, and it leaves its endpoint URLs at their OpenAI defaults. Those nodes are
+rebuilt (never mutated) with the emulator's URLs and a placeholder key, and the caller prints
+`banner()` so nobody mistakes the emulator's voice for OpenAI's.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from flowspec.families.family import EmulatorEndpoints
+from flowspec.families.registry import default_families
 from flowspec.spec.compiled import CompiledGraph
 from flowspec.spec.models.base import NodeSpec
 
-URL_FIELDS = ("base_url", "ws_url")
 PLACEHOLDER_KEY = "emulator"
 
 
@@ -31,16 +33,19 @@ class Offline:
     emulator_url: str | None
 
 
+def _endpoints(spec: NodeSpec) -> EmulatorEndpoints | None:
+    families = default_families()
+    return families.family(spec.type).emulator if spec.type in families else None
+
+
 def wants_emulator(spec: NodeSpec, env: Mapping[str, str]) -> bool:
-    if spec.kind != "model" or env.get("OPENAI_API_KEY"):
+    endpoints = _endpoints(spec)
+    if endpoints is None or env.get("OPENAI_API_KEY"):
         return False
-    if getattr(spec, "api_key", None) is not None:
+    if getattr(spec, endpoints.key_field, None) is not None:
         return False
     fields = type(spec).model_fields
-    for name in URL_FIELDS:
-        if name in fields and getattr(spec, name) != fields[name].default:
-            return False
-    return True
+    return all(getattr(spec, name) == fields[name].default for name in endpoints.urls)
 
 
 def emulated_nodes(graph: CompiledGraph, env: Mapping[str, str]) -> list[str]:
@@ -53,11 +58,12 @@ def point_at(graph: CompiledGraph, node_ids: Sequence[str], http_base: str,
     nodes = dict(graph.nodes)
     for node_id in node_ids:
         spec = nodes[node_id]
-        update: dict[str, object] = {"api_key": SecretStr(PLACEHOLDER_KEY)}
-        if spec.type == "openai.responses":
-            update |= {"base_url": http_base, "ws_url": f"{ws_base}/responses"}
-        else:
-            update["base_url"] = f"{ws_base}/realtime"
+        endpoints = _endpoints(spec)
+        if endpoints is None:
+            continue
+        update: dict[str, object] = {endpoints.key_field: SecretStr(PLACEHOLDER_KEY)}
+        update |= {name: url.format(http=http_base, ws=ws_base)
+                   for name, url in endpoints.urls.items()}
         nodes[node_id] = spec.model_copy(update=update)
     return dataclasses.replace(graph, nodes=nodes, _out={}, _in={})
 

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flowspec.spec.schema import SNIPPETS, build_schema
+from flowspec.families.registry import default_families
+from flowspec.spec.schema import build_schema
 
 MAX_CHAIN_EXAMPLES = 60
 """Cap on the `a -> b` chains offered, so big specs keep a readable completion list."""
@@ -42,14 +43,13 @@ class _Names:
 def _node_spec(node_type: str, body: Mapping[str, Any]) -> Any:
     from pydantic import ValidationError
 
-    from flowspec.spec.models.graph import NODE_TYPES
-
-    model = NODE_TYPES[node_type]
+    families = default_families()
+    model = families.model(node_type)
     try:
         return model.model_validate(dict(body))
     except ValidationError:
         # A node being edited is often invalid; its kind's starter body still has the kind's ports.
-        return model.model_validate(SNIPPETS[node_type])
+        return model.model_validate(families.snippet(node_type))
 
 
 def _caps_text(port: Any) -> str:
@@ -58,13 +58,14 @@ def _caps_text(port: Any) -> str:
 
 
 def _names(nodes: Mapping[str, Any]) -> _Names:
-    from flowspec.spec.models.graph import NODE_TYPES
     from flowspec.spec.ports import ports_of
 
+    families = default_families()
     names = _Names(sources=[], targets=[], tools={}, transports=[], models=[])
     for node_id, body in nodes.items():
         node_type = body.get("type") if isinstance(body, Mapping) else None
-        if not isinstance(node_id, str) or node_type not in NODE_TYPES:
+        if not isinstance(node_id, str) or not isinstance(node_type, str) \
+                or node_type not in families:
             continue
         spec = _node_spec(node_type, body)
         kind = type(spec).kind

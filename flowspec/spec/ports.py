@@ -1,7 +1,8 @@
 """Ports and caps: what frame kinds and audio formats each node type emits and accepts.
 
 The compiler checks every edge against these: an edge that carries no common kind is an error, and
-an audio format mismatch is either bridged by an inserted `audio.convert` node or reported.
+an audio format mismatch is either bridged by an inserted `audio.convert` node or reported. Each
+node family declares its ports as a function of its spec (the built-in families' are here).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _p(name: str, direction: Direction, kinds: set[str], audio: AudioCaps | None
     return PortSpec(name, direction, frozenset(kinds), audio, required)
 
 
-def _realtime_ports(spec: RealtimeNodeSpec) -> list[PortSpec]:
+def realtime_ports(spec: RealtimeNodeSpec) -> list[PortSpec]:
     props = spec.effective_settings().session_properties
     audio = props.audio
     fmt_in = audio.input.format if audio and audio.input else None
@@ -85,7 +86,7 @@ def _realtime_ports(spec: RealtimeNodeSpec) -> list[PortSpec]:
     ]
 
 
-def _beta_ports(spec: RealtimeBetaNodeSpec) -> list[PortSpec]:
+def beta_ports(spec: RealtimeBetaNodeSpec) -> list[PortSpec]:
     props = spec.effective_settings().session_properties
     caps_in = BETA_FORMATS[props.input_audio_format or "pcm16"]
     caps_out = BETA_FORMATS[props.output_audio_format or "pcm16"]
@@ -97,36 +98,44 @@ def _beta_ports(spec: RealtimeBetaNodeSpec) -> list[PortSpec]:
     ]
 
 
+def responses_ports(spec: ResponsesNodeSpec) -> list[PortSpec]:
+    return [_p("in", "in", {"text", "transcript"}, required=True), _p("out", "out", {"text"})]
+
+
+def audio_transport_ports(spec: WebsocketTransportSpec | WavTransportSpec) -> list[PortSpec]:
+    """A transport carrying audio in the format its spec gives, and text (browser, WAV)."""
+    caps = AudioCaps.of(spec.audio)
+    return [_p("out", "out", {"audio", "text"}, caps),
+            _p("in", "in", {"audio", "text", "transcript"}, caps)]
+
+
+def twilio_ports(spec: TwilioTransportSpec) -> list[PortSpec]:
+    return [_p("out", "out", {"audio"}, G711["pcmu"]), _p("in", "in", {"audio"}, G711["pcmu"])]
+
+
+def text_transport_ports(spec: TextTransportSpec | ConsoleTransportSpec) -> list[PortSpec]:
+    return [_p("out", "out", {"text"}), _p("in", "in", {"text", "transcript"})]
+
+
+def convert_ports(spec: AudioConvertSpec) -> list[PortSpec]:
+    return [_p("in", "in", set(ALL_KINDS), AudioCaps.of(spec.input), required=True),
+            _p("out", "out", set(ALL_KINDS), AudioCaps.of(spec.output))]
+
+
+def record_ports(spec: AudioRecordSpec) -> list[PortSpec]:
+    return [_p("user", "in", {"audio"}), _p("bot", "in", {"audio"})]
+
+
+def transcript_log_ports(spec: TranscriptLogSpec) -> list[PortSpec]:
+    return [_p("in", "in", {"transcript", "text"}, required=True)]
+
+
 def ports_of(spec: NodeSpec) -> dict[str, PortSpec]:
-    """The ports of a node, keyed by name. Tool nodes have none: models reach them by `tools:`."""
-    ports: list[PortSpec]
-    match spec:
-        case RealtimeNodeSpec():
-            ports = _realtime_ports(spec)
-        case RealtimeBetaNodeSpec():
-            ports = _beta_ports(spec)
-        case ResponsesNodeSpec():
-            ports = [_p("in", "in", {"text", "transcript"}, required=True),
-                     _p("out", "out", {"text"})]
-        case WebsocketTransportSpec() | WavTransportSpec():
-            caps = AudioCaps.of(spec.audio)
-            ports = [_p("out", "out", {"audio", "text"}, caps),
-                     _p("in", "in", {"audio", "text", "transcript"}, caps)]
-        case TwilioTransportSpec():
-            ports = [_p("out", "out", {"audio"}, G711["pcmu"]),
-                     _p("in", "in", {"audio"}, G711["pcmu"])]
-        case TextTransportSpec() | ConsoleTransportSpec():
-            ports = [_p("out", "out", {"text"}), _p("in", "in", {"text", "transcript"})]
-        case AudioConvertSpec():
-            ports = [_p("in", "in", set(ALL_KINDS), AudioCaps.of(spec.input), required=True),
-                     _p("out", "out", set(ALL_KINDS), AudioCaps.of(spec.output))]
-        case AudioRecordSpec():
-            ports = [_p("user", "in", {"audio"}), _p("bot", "in", {"audio"})]
-        case TranscriptLogSpec():
-            ports = [_p("in", "in", {"transcript", "text"}, required=True)]
-        case _:
-            ports = []
-    return {port.name: port for port in ports}
+    """The ports of a node, keyed by name, as its family declares them (tool nodes have none:
+    models reach them by `tools:`). Raises FamilyError for a type no family declares."""
+    from flowspec.families.registry import default_families
+
+    return default_families().ports_of(spec)
 
 
 def convertible(src: AudioCaps, dst: AudioCaps) -> str | None:

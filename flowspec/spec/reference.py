@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from flowspec.families.registry import FamilyRegistry
 from flowspec.spec.models.base import MUTABILITY_TEXT, PRIVILEGED_TEXT, Mutability
 from flowspec.spec.schema import build_schema
 
@@ -157,9 +158,10 @@ TABLE_HEAD = (
 )
 
 
-def reference_markdown() -> str:
-    """The whole reference document, ending with a newline."""
-    schema = build_schema()
+def reference_markdown(families: FamilyRegistry | None = None) -> str:
+    """The whole reference document, ending with a newline: of every installed node family, or
+    of `families` (`builtin_families()` for the committed file)."""
+    schema = build_schema(families)
     renderer = _Renderer(schema)
     out = [HEADER]
     for mutability in Mutability:

@@ -1,4 +1,8 @@
-"""Per-node rules beyond the schema: provider constraints, deprecations, secrets, tool checks."""
+"""Per-node rules beyond the schema: provider constraints, deprecations, secrets, tool checks.
+
+Each node family names its rules (the built-in families' are here); `node_rule_diagnostics` asks
+the node's family.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import importlib.machinery
 import importlib.util
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import urlparse
 
@@ -58,7 +62,8 @@ def _openai_rules(doc: Document, base: str, node: OpenAINodeSpec) -> Iterator[Di
                     hint=replacement)
 
 
-def _realtime_rules(doc: Document, base: str, node: RealtimeNodeSpec) -> Iterator[Diagnostic]:
+def realtime_rules(doc: Document, base: str, node: RealtimeNodeSpec) -> Iterator[Diagnostic]:
+    yield from _openai_rules(doc, base, node)
     settings = node.effective_settings()
     props = settings.session_properties
     sp = f"{base}/settings/session_properties" if node.session_properties is None \
@@ -79,7 +84,8 @@ def _realtime_rules(doc: Document, base: str, node: RealtimeNodeSpec) -> Iterato
                     f"{sp}/audio/input/transcription/prompt")
 
 
-def _beta_rules(doc: Document, base: str, node: RealtimeBetaNodeSpec) -> Iterator[Diagnostic]:
+def beta_rules(doc: Document, base: str, node: RealtimeBetaNodeSpec) -> Iterator[Diagnostic]:
+    yield from _openai_rules(doc, base, node)
     host = urlparse(node.base_url).hostname or ""
     if host in OPENAI_HOSTS:
         yield _warn(doc, "provider.beta-retired", "OpenAI has retired the Realtime beta dialect "
@@ -93,7 +99,8 @@ def _beta_rules(doc: Document, base: str, node: RealtimeBetaNodeSpec) -> Iterato
                     f"{base}/settings/system_instruction")
 
 
-def _responses_rules(doc: Document, base: str, node: ResponsesNodeSpec) -> Iterator[Diagnostic]:
+def responses_rules(doc: Document, base: str, node: ResponsesNodeSpec) -> Iterator[Diagnostic]:
+    yield from _openai_rules(doc, base, node)
     settings = node.settings
     for name in ("frequency_penalty", "presence_penalty", "seed"):
         if name in settings.model_fields_set:
@@ -105,7 +112,7 @@ def _responses_rules(doc: Document, base: str, node: ResponsesNodeSpec) -> Itera
                     hint="use a reasoning model (o-series, gpt-5)")
 
 
-def _tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagnostic]:
+def tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagnostic]:
     from jsonschema import Draft7Validator
     from jsonschema.exceptions import SchemaError
 
@@ -254,17 +261,22 @@ def _defines(body: list[ast.stmt], name: str) -> bool | None:
     return None if unknown else False
 
 
-def _transport_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagnostic]:
-    if isinstance(node, WebsocketTransportSpec | WavTransportSpec):
-        audio = node.audio
-        if audio.encoding in ("pcmu", "pcma") and audio.sample_rate != 8000:
-            yield doc.diagnostic("audio.g711-rate", f"{audio.encoding} (G.711) is 8 kHz; "
-                                 f"sample_rate {audio.sample_rate} cannot be used with it",
-                                 f"{base}/audio/sample_rate")
-        if isinstance(node, WavTransportSpec) and audio.encoding != "pcm16":
-            yield doc.diagnostic("audio.wav-encoding", "WAV files are read and written as PCM16",
-                                 f"{base}/audio/encoding")
-    if isinstance(node, TwilioTransportSpec) and not node.auth_token:
+def audio_transport_rules(doc: Document, base: str,
+                          node: WebsocketTransportSpec | WavTransportSpec) -> Iterator[Diagnostic]:
+    if isinstance(node, WavTransportSpec):
+        yield from _path_rules(doc, base, node, ("input", "output"))
+    audio = node.audio
+    if audio.encoding in ("pcmu", "pcma") and audio.sample_rate != 8000:
+        yield doc.diagnostic("audio.g711-rate", f"{audio.encoding} (G.711) is 8 kHz; "
+                             f"sample_rate {audio.sample_rate} cannot be used with it",
+                             f"{base}/audio/sample_rate")
+    if isinstance(node, WavTransportSpec) and audio.encoding != "pcm16":
+        yield doc.diagnostic("audio.wav-encoding", "WAV files are read and written as PCM16",
+                             f"{base}/audio/encoding")
+
+
+def twilio_rules(doc: Document, base: str, node: TwilioTransportSpec) -> Iterator[Diagnostic]:
+    if not node.auth_token:
         # `${TWILIO_AUTH_TOKEN:-}` with the variable unset leaves an empty token: as unsigned.
         missing = node.auth_token is None
         what = "no auth_token" if missing else "auth_token is empty"
@@ -276,9 +288,13 @@ def _transport_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagn
                     "account's auth token")
 
 
-FILE_FIELDS = {"audio.record": ("path",), "log.transcript": ("path",),
-               "transport.wav": ("input", "output")}
-"""Node fields naming a file the server reads or writes."""
+def path_rules(*fields: str) -> Callable[[Document, str, NodeSpec], Iterator[Diagnostic]]:
+    """The rules of a family whose `fields` name files the server reads or writes."""
+
+    def rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagnostic]:
+        return _path_rules(doc, base, node, fields)
+
+    return rules
 
 
 def path_problem(value: str) -> str | None:
@@ -292,8 +308,9 @@ def path_problem(value: str) -> str | None:
     return None
 
 
-def _file_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagnostic]:
-    for name in FILE_FIELDS.get(node.type, ()):
+def _path_rules(doc: Document, base: str, node: NodeSpec,
+                fields: tuple[str, ...]) -> Iterator[Diagnostic]:
+    for name in fields:
         value = getattr(node, name, None)
         problem = path_problem(value) if isinstance(value, str) else None
         if problem:
@@ -304,19 +321,7 @@ def _file_rules(doc: Document, base: str, node: NodeSpec) -> Iterator[Diagnostic
 
 
 def node_rule_diagnostics(doc: Document, node_id: str, node: NodeSpec) -> list[Diagnostic]:
-    base = f"/nodes/{node_id}"
-    found: list[Diagnostic] = list(_file_rules(doc, base, node))
-    if isinstance(node, OpenAINodeSpec):
-        found.extend(_openai_rules(doc, base, node))
-    match node:
-        case RealtimeNodeSpec():
-            found.extend(_realtime_rules(doc, base, node))
-        case RealtimeBetaNodeSpec():
-            found.extend(_beta_rules(doc, base, node))
-        case ResponsesNodeSpec():
-            found.extend(_responses_rules(doc, base, node))
-        case ToolNodeSpec():
-            found.extend(_tool_rules(doc, base, node))
-        case _:
-            found.extend(_transport_rules(doc, base, node))
-    return found
+    """What the rules of the node's family find. Raises FamilyError for an undeclared type."""
+    from flowspec.families.registry import default_families
+
+    return default_families().rules_of(doc, f"/nodes/{node_id}", node)

@@ -3,7 +3,8 @@
 pydantic emits 2020-12 with `$defs`, auto titles, `anyOf [X, null]` for optional fields and an
 OpenAPI `discriminator`. Editors (yaml-language-server) do best with draft-07, `oneOf` over
 `type` consts, `markdownDescription`, `deprecationMessage` and `defaultSnippets`, so the raw output
-is rewritten here. The committed `schemas/flowspec.schema.json` is this function's output.
+is rewritten here. The committed `schemas/flowspec.schema.json` is this function's output for the
+built-in node families; `flowspec schema` adds the families of installed packages.
 """
 
 from __future__ import annotations
@@ -12,69 +13,11 @@ import json
 from functools import cache
 from typing import Any
 
+from flowspec.families.registry import FamilyRegistry, default_families
 from flowspec.spec.models.base import MUTABILITY_TEXT, PRIVILEGED_TEXT, Mutability
 
 SCHEMA_ID = "https://flowspec.dev/schemas/flowspec.schema.json"
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
-
-SNIPPETS: dict[str, dict[str, Any]] = {
-    "openai.realtime": {
-        "type": "openai.realtime",
-        "tools": [],
-        "settings": {
-            "model": "gpt-realtime-1.5",
-            "system_instruction": "You are a helpful, concise assistant.",
-            "session_properties": {
-                "audio": {
-                    "input": {"turn_detection": {"type": "semantic_vad"}},
-                    "output": {"voice": "marin"},
-                }
-            },
-        },
-    },
-    "openai.realtime_beta": {
-        "type": "openai.realtime_beta",
-        "base_url": "ws://localhost:8000/v1/realtime",
-        "settings": {
-            "model": "gpt-4o-realtime-preview-2025-06-03",
-            "system_instruction": "You are a helpful assistant.",
-            "session_properties": {"voice": "alloy", "turn_detection": {"type": "server_vad"}},
-        },
-    },
-    "openai.responses": {
-        "type": "openai.responses",
-        "transport": "websocket",
-        "tools": [],
-        "settings": {"model": "gpt-4.1", "system_instruction": "You are a helpful assistant."},
-    },
-    "transport.websocket": {
-        "type": "transport.websocket",
-        "audio": {"encoding": "pcm16", "sample_rate": 24000},
-    },
-    "transport.twilio": {"type": "transport.twilio"},
-    "transport.text": {"type": "transport.text"},
-    "transport.console": {"type": "transport.console"},
-    "transport.wav": {"type": "transport.wav", "input": "in.wav", "output": "out.wav"},
-    "tool.python": {
-        "type": "tool.python",
-        "handler": "package.module:function",
-        "description": "What the tool does.",
-        "parameters": {"type": "object", "properties": {}, "required": []},
-    },
-    "tool.http": {
-        "type": "tool.http",
-        "url": "https://api.example.com/endpoint",
-        "description": "What the tool does.",
-        "parameters": {"type": "object", "properties": {}, "required": []},
-    },
-    "audio.convert": {
-        "type": "audio.convert",
-        "input": {"encoding": "pcmu", "sample_rate": 8000},
-        "output": {"encoding": "pcm16", "sample_rate": 24000},
-    },
-    "audio.record": {"type": "audio.record", "path": "recordings/{session_id}.wav"},
-    "log.transcript": {"type": "log.transcript", "path": "transcripts/{session_id}.jsonl"},
-}
 
 
 def _markdown(node: dict[str, Any]) -> str:
@@ -165,18 +108,19 @@ def _rewrite(node: Any) -> Any:
     return out
 
 
-def _node_snippets(definitions: dict[str, Any]) -> list[dict[str, Any]]:
+def _node_snippets(definitions: dict[str, Any],
+                   families: FamilyRegistry) -> list[dict[str, Any]]:
     snippets: list[dict[str, Any]] = []
     for definition in definitions.values():
         node_type = definition.get("properties", {}).get("type", {}).get("const")
-        if node_type in SNIPPETS:
+        if node_type in families:
             # The title names the node kind in hover headings and in the editor's "insert the
             # required fields" completion (instead of a class name such as RealtimeNodeSpec).
             definition["title"] = node_type
             snippet = {
                 "label": f"{node_type} node",
                 "description": definition.get("description", ""),
-                "body": SNIPPETS[node_type],
+                "body": families.snippet(node_type),
             }
             definition["defaultSnippets"] = [snippet]
             definition["required"] = ["type"] + [
@@ -186,13 +130,11 @@ def _node_snippets(definitions: dict[str, Any]) -> list[dict[str, Any]]:
     return snippets
 
 
-def _build() -> dict[str, Any]:
-    from flowspec.spec.models.graph import GraphSpec
-
-    raw = GraphSpec.model_json_schema(by_alias=True)
+def _build(families: FamilyRegistry) -> dict[str, Any]:
+    raw = families.graph_model().model_json_schema(by_alias=True)
     schema: dict[str, Any] = _rewrite(raw)
     definitions = schema.pop("$defs", {})
-    snippets = _node_snippets(definitions)
+    snippets = _node_snippets(definitions, families)
     nodes = schema["properties"]["nodes"]
     nodes["additionalProperties"]["defaultSnippets"] = snippets
     edges = schema["properties"]["edges"]
@@ -226,11 +168,12 @@ def _build() -> dict[str, Any]:
 
 
 @cache
-def build_schema() -> dict[str, Any]:
-    """The editor-ready JSON Schema (draft-07) of the spec language."""
-    return _build()
+def build_schema(families: FamilyRegistry | None = None) -> dict[str, Any]:
+    """The editor-ready JSON Schema (draft-07) of the spec language: of every installed node
+    family, or of `families` (`builtin_families()` for the committed file)."""
+    return _build(families if families is not None else default_families())
 
 
-def schema_text() -> str:
-    """The schema as committed: stable key order, two-space indent, trailing newline."""
-    return json.dumps(build_schema(), indent=2, ensure_ascii=False) + "\n"
+def schema_text(families: FamilyRegistry | None = None) -> str:
+    """The schema as written to disk: stable key order, two-space indent, trailing newline."""
+    return json.dumps(build_schema(families), indent=2, ensure_ascii=False) + "\n"

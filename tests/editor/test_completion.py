@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flowspec.spec.models.graph import NODE_TYPES
+from flowspec.families.registry import builtin_families
 from flowspec.spec.models.realtime import GA_VOICES
 
 from .conftest import modeline
 from .lsp import LanguageServer, cursor
+
+NODE_TYPES = builtin_families().types
+"""The types the committed schema describes (installed plugins are not in it)."""
 
 GA_NODE = """\
 flowspec: 1

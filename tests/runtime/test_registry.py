@@ -56,10 +56,18 @@ def test_decorator_registers_and_default_registry_is_untouched_by_tests() -> Non
 
 
 def test_every_spec_node_type_has_an_implementation() -> None:
-    from flowspec.runtime.registry import BUILTIN_NODES, DEFAULT_REGISTRY
     from flowspec.spec.models.graph import NODE_TYPES
 
-    assert set(BUILTIN_NODES) == set(NODE_TYPES)
+    assert set(NODE_TYPES) <= set(DEFAULT_REGISTRY)
     for node_type in NODE_TYPES:
         factory = DEFAULT_REGISTRY.resolve(node_type)
         assert all(callable(getattr(factory, m, None)) for m in ("start", "handle", "stop"))
+
+
+def test_a_layered_registry_answers_family_types_and_its_own() -> None:
+    registry = make_registry()
+    assert "openai.realtime" in registry and "test.recorder" in registry
+    assert {"openai.realtime", "test.recorder"} <= set(registry)
+    from flowspec.nodes.openai_realtime.node import RealtimeNode
+
+    assert registry.resolve("openai.realtime_beta") is RealtimeNode

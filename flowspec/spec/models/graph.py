@@ -1,64 +1,41 @@
-"""The spec document: nodes keyed by id, edges in shorthand or object form."""
+"""The spec document: nodes keyed by id, edges in shorthand or object form.
+
+The node union is built from the registered node families (`flowspec.families`): the built-ins
+and those of installed packages, so a plugin's node type validates like a built-in one.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Sequence
+from functools import cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
-from pydantic import Field
+from pydantic import Field, create_model
 
-from flowspec.spec.models.audio import AudioConvertSpec, AudioRecordSpec, TranscriptLogSpec
-from flowspec.spec.models.base import Mutability, StrictModel, spec_field
+from flowspec.families.registry import default_families
+from flowspec.spec.models.base import Mutability, NodeSpec, StrictModel, spec_field
 from flowspec.spec.models.openai_common import NODE_ID_PATTERN
-from flowspec.spec.models.realtime import RealtimeNodeSpec
-from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
-from flowspec.spec.models.responses import ResponsesNodeSpec
-from flowspec.spec.models.tools import HttpToolSpec, PythonToolSpec
-from flowspec.spec.models.transports import (
-    ConsoleTransportSpec,
-    TextTransportSpec,
-    TwilioTransportSpec,
-    WavTransportSpec,
-    WebsocketTransportSpec,
-)
 
 STRUCT = Mutability.STRUCTURAL
 
-NODE_MODELS = (
-    RealtimeNodeSpec,
-    RealtimeBetaNodeSpec,
-    ResponsesNodeSpec,
-    WebsocketTransportSpec,
-    TwilioTransportSpec,
-    TextTransportSpec,
-    ConsoleTransportSpec,
-    WavTransportSpec,
-    PythonToolSpec,
-    HttpToolSpec,
-    AudioConvertSpec,
-    AudioRecordSpec,
-    TranscriptLogSpec,
-)
 
-AnyNodeSpec = Annotated[
-    RealtimeNodeSpec
-    | RealtimeBetaNodeSpec
-    | ResponsesNodeSpec
-    | WebsocketTransportSpec
-    | TwilioTransportSpec
-    | TextTransportSpec
-    | ConsoleTransportSpec
-    | WavTransportSpec
-    | PythonToolSpec
-    | HttpToolSpec
-    | AudioConvertSpec
-    | AudioRecordSpec
-    | TranscriptLogSpec,
-    Field(discriminator="type"),
-]
+def node_union(models: Sequence[type[NodeSpec]]) -> Any:
+    """The pydantic union of node models, told apart by their `type`."""
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[tuple(models)], Field(discriminator="type")]  # noqa: UP007
 
-NODE_TYPES: dict[str, type[StrictModel]] = {
-    m.model_fields["type"].annotation.__args__[0]: m  # type: ignore[union-attr]
-    for m in NODE_MODELS
+
+NODE_MODELS: tuple[type[NodeSpec], ...] = default_families().models()
+"""Every node model: the built-in families' and those of installed packages."""
+
+if TYPE_CHECKING:
+    AnyNodeSpec: TypeAlias = NodeSpec
+else:
+    AnyNodeSpec = node_union(NODE_MODELS)
+
+NODE_TYPES: dict[str, type[NodeSpec]] = {
+    node_type: default_families().model(node_type) for node_type in default_families().types
 }
 
 _REF = r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_]*)?"
@@ -112,6 +89,14 @@ EdgeSpec = Annotated[
 ] | EdgeObjectSpec
 
 
+NodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN)]
+_NODES_FIELD: dict[str, Any] = dict(
+    description="The nodes, keyed by id (letters, digits, `_` and `-`).",
+    mutability=STRUCT,
+    min_length=1,
+)
+
+
 class GraphSpec(StrictModel):
     """A flowspec bot: a graph of nodes and the edges frames stream along."""
 
@@ -129,12 +114,7 @@ class GraphSpec(StrictModel):
     description: str | None = spec_field(
         description="What the bot is for.", mutability=Mutability.LIVE
     )
-    nodes: dict[Annotated[str, Field(pattern=NODE_ID_PATTERN)], AnyNodeSpec] = spec_field(
-        ...,
-        description="The nodes, keyed by id (letters, digits, `_` and `-`).",
-        mutability=STRUCT,
-        min_length=1,
-    )
+    nodes: dict[NodeId, AnyNodeSpec] = spec_field(..., **_NODES_FIELD)
     edges: list[EdgeSpec] = spec_field(
         default_factory=list,
         description="Edges: `a -> b -> c` (ports `out` → `in`; `a.port` names one) or "
@@ -142,3 +122,17 @@ class GraphSpec(StrictModel):
         mutability=STRUCT,
         examples=[["caller -> llm -> caller"]],
     )
+
+
+@cache
+def graph_model(models: tuple[type[NodeSpec], ...]) -> type[GraphSpec]:
+    """The spec document over these node models: `GraphSpec` itself for every installed family,
+    a subclass for another set (the built-ins alone, for the committed schema)."""
+    if models == NODE_MODELS:
+        return GraphSpec
+    union = node_union(models)
+    nodes: Any = dict[NodeId, union]  # type: ignore[valid-type]
+    model: type[GraphSpec] = create_model(
+        "GraphSpec", __base__=GraphSpec, __doc__=GraphSpec.__doc__,
+        nodes=(nodes, spec_field(..., **_NODES_FIELD)))
+    return model

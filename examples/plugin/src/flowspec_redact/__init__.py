@@ -1,0 +1,1 @@
+"""flowspec-redact: the `text.redact` node type, as an installable flowspec plugin."""
