@@ -11,9 +11,14 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from flowspec.spec.compile import Report
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141
+"""What a shell reports for a command ended by SIGPIPE (128 + 13), the code `| head` expects."""
 
 
 def _print_report(report: object, strict: bool, out: TextIO) -> bool:
@@ -42,7 +47,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     io_failed = False
     for name in args.specs:
         try:
-            reports.append(compile_file(name))
+            reports.append(_validate_test_file(name) if _is_test_file(name)
+                           else compile_file(name))
         except (OSError, UnicodeDecodeError) as exc:
             io_failed = True
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
@@ -64,6 +70,24 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if io_failed:
         return EXIT_USAGE
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _is_test_file(name: str) -> bool:
+    return name.endswith((".test.yaml", ".test.yml"))
+
+
+def _validate_test_file(name: str) -> Report:
+    """A bot's test file (`NAME.test.yaml`, as `flowspec test` reads it) checked where specs
+    are, so `flowspec validate specs/*.yaml` in CI covers the tests beside the specs."""
+    from flowspec.errors import SpecInvalid
+    from flowspec.scenario.load import load_test_file
+    from flowspec.spec.compile import Report
+
+    try:
+        loaded = load_test_file(name)
+    except SpecInvalid as exc:
+        return Report(source=name, diagnostics=list(exc.diagnostics))
+    return Report(source=name, graph=loaded.graph)
 
 
 def _schema_document(args: argparse.Namespace) -> str | None:
@@ -210,14 +234,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     admin = _admin_options(args)
     if not isinstance(admin, AdminOptions):
         return EXIT_USAGE
-    graphs = load_graphs(args.specs, sys.stderr)
-    if graphs is None:
-        return EXIT_INVALID
+    graphs = load_graphs(args.specs, sys.stderr, "serve")
+    if isinstance(graphs, int):
+        return graphs
     options = ServeOptions(host=args.host, port=args.port, drain_timeout=args.drain_timeout,
                            admin=admin, watch=not args.no_watch,
                            allowed_hosts=tuple(args.allowed_hosts),
                            max_sessions=args.max_sessions, header_timeout=args.header_timeout,
-                           store=args.store, reuse_port=args.reuse_port, quiet=args.worker)
+                           store=args.store, reuse_port=args.reuse_port, quiet=args.worker,
+                           tls_cert=args.tls_cert, tls_key=args.tls_key)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("flowspec serve: give --tls-cert and --tls-key together", file=sys.stderr)
+        return EXIT_USAGE
+    if args.tls_cert:
+        from flowspec.server.serving import tls_context
+
+        try:
+            tls_context(args.tls_cert, args.tls_key)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            print(f"flowspec serve: cannot use {args.tls_cert} / {args.tls_key}: {exc}",
+                  file=sys.stderr)
+            return EXIT_USAGE
     if args.workers > 1:
         if args.port == 0:
             print("flowspec serve: --workers needs a fixed --port", file=sys.stderr)
@@ -250,25 +287,45 @@ def cmd_chat(args: argparse.Namespace) -> int:
     import asyncio
 
     from flowspec.server.commands import chat, load_graphs
+    from flowspec.server.logging import configure_cli_logging
 
-    graphs = load_graphs([args.spec], sys.stderr)
-    if graphs is None:
-        return EXIT_INVALID
+    graphs = load_graphs([args.spec], sys.stderr, "chat")
+    if isinstance(graphs, int):
+        return graphs
+    configure_cli_logging("chat")
     return asyncio.run(chat(graphs[0]))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
+    from flowspec.audio import read_wav
     from flowspec.server.commands import load_graphs, run
+    from flowspec.server.logging import configure_cli_logging
 
-    if args.input is not None and not Path(args.input).is_file():
-        print(f"flowspec run: no such file: {args.input}", file=sys.stderr)
+    graphs = load_graphs([args.spec], sys.stderr, "run")
+    if isinstance(graphs, int):
+        return graphs
+    graph = graphs[0]
+    entry = graph.nodes[graph.entry] if graph.entry else None
+    source = args.input or getattr(entry, "input", None)
+    if source is None:
+        print("flowspec run: give the caller's audio with --in WAV (or an `input:` on the "
+              "spec's transport.wav); for a conversation typed in the terminal use "
+              "`flowspec chat`", file=sys.stderr)
         return EXIT_USAGE
-    graphs = load_graphs([args.spec], sys.stderr)
-    if graphs is None:
-        return EXIT_INVALID
-    return asyncio.run(run(graphs[0], input_path=args.input, output_path=args.output))
+    if graph.entry is None or not any("audio" in e.kinds for e in graph.edges_from(graph.entry)):
+        kind = entry.type if entry is not None else "no entry transport"
+        print(f"flowspec run: {graph.name}'s entry ({kind}) sends its model no audio, so a WAV "
+              "cannot be its caller; use `flowspec chat`", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        read_wav(source)
+    except ValueError as exc:
+        print(f"flowspec run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_cli_logging("run")
+    return asyncio.run(run(graph, input_path=source, output_path=args.output))
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
@@ -354,6 +411,10 @@ def _delegate(module: str) -> tuple[Callable[[argparse.ArgumentParser], None] | 
 # libraries behind them) are imported only when that subcommand runs.
 DELEGATED = {
     "emulate": ("flowspec.emulator.cli", "run the local OpenAI emulator"),
+    "test": ("flowspec.scenario.cli", "run a bot's test files (NAME.test.yaml) against the "
+             "emulator"),
+    "record": ("flowspec.scenario.record_cli", "one call, its provider traffic written to a "
+               "recording a test can replay"),
 }
 
 
@@ -422,6 +483,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                    "any); repeatable")
     p.add_argument("--max-sessions", type=_positive, default=_max_sessions(), metavar="N",
                    help="most live sessions this process holds (default %(default)s)")
+    p.add_argument("--tls-cert", metavar="PEM", help="serve https/wss with this certificate "
+                   "chain (with --tls-key): browsers give the page a microphone only over "
+                   "https or on localhost")
+    p.add_argument("--tls-key", metavar="PEM", help="the private key of --tls-cert")
     p.add_argument("--header-timeout", type=_seconds, default=_header_timeout(),
                    metavar="SECONDS", help="how long a connection may take to send its request "
                    "headers (default %(default)s)")
@@ -440,7 +505,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                        "running server's spec")
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("--set", dest="assignments", action="append", default=[],
-                   metavar="/POINTER=VALUE", help="set a value (JSON or YAML); repeatable")
+                   metavar="/POINTER=VALUE", help="set a value: the text as given where the "
+                   "field takes a string, else JSON or a YAML flow value; repeatable")
+    p.add_argument("--set-json", dest="json_assignments", action="append", default=[],
+                   metavar="/POINTER=JSON", help="set a value given as JSON; repeatable")
     p.add_argument("--json-patch", metavar="PATCH", help="an RFC 6902 patch: JSON text or "
                    "@file")
     p.add_argument("--merge-patch", metavar="PATCH", help="an RFC 7396 merge patch: JSON text "
@@ -453,6 +521,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                    "on that port wrote)")
     p.add_argument("--if-match", metavar="VERSION", help="with --server: apply only to this "
                    "version")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="with --server: "
+                   "the server's answer as JSON")
     p.set_defaults(func=cmd_patch)
 
     p = sub.add_parser("chat", help="talk to a text bot in the terminal")
@@ -502,6 +572,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `flowspec validate specs/*.yaml | head`: the reader has what it wanted. Point stdout
+        # at /dev/null so the interpreter's final flush does not fail a second time.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     return code
 
 

@@ -115,3 +115,25 @@ def test_schema_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert out.read_text() == printed
     assert main(["schema", "--check", str(out)]) == 0
     assert main(["schema", "--check", str(tmp_path / "none.json")]) == 2
+
+
+def test_validate_checks_a_test_file_as_flowspec_test_reads_it() -> None:
+    corpus = ROOT / "tests" / "scenario" / "corpus"
+    result = run("validate", str(corpus / "bad-dtmf.test.yaml"), str(ROOT / "specs" /
+                                                                     "text-chat.test.yaml"))
+    assert result.returncode == 1
+    assert "bad-dtmf.test.yaml:6:15 /scenarios/0/turns/0/dtmf:" in result.stdout
+    assert "text-chat.test.yaml: ok (0 errors, 0 warnings)" in result.stdout
+
+
+def test_a_reader_that_stops_early_ends_validate_quietly() -> None:
+    # Ten times the corpus writes well past a pipe's buffer, so the write after `head` has
+    # gone always fails.
+    many = [str(p) for p in sorted((ROOT / "tests" / "spec" / "corpus").glob("*.yaml"))] * 10
+    shell = subprocess.run(
+        f"{sys.executable} -m flowspec.cli validate {' '.join(many)} | head -1; "
+        "echo \"status=${PIPESTATUS[0]}\"",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, cwd=ROOT,
+        check=False)
+    assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr, shell.stderr
+    assert shell.stdout.strip().endswith("status=141")
