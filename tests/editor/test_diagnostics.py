@@ -29,7 +29,8 @@ def test_a_valid_spec_has_no_diagnostics(server: LanguageServer, doc_path: Path)
 
 
 def test_the_example_specs_modelines_resolve(server: LanguageServer) -> None:
-    for spec in sorted((ROOT / "specs").glob("*.yaml")):
+    for spec in sorted(p for p in (ROOT / "specs").glob("*.yaml")
+                       if not p.name.endswith(".test.yaml")):
         text = spec.read_text()
         assert text.startswith("# yaml-language-server: $schema=../schemas/flowspec.schema.json\n")
         found: list[dict[str, Any]] = server.diagnostics(server.open(spec, text))

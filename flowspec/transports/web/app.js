@@ -94,7 +94,7 @@ async function startMic(rate) {
     // Browsers offer the microphone to https pages and to localhost only.
     throw new Error("the browser gives the microphone only to https pages or localhost; " +
                     "serve with --tls-cert/--tls-key or behind an https proxy, or open it as " +
-                    "http://localhost");
+                    "localhost on this machine");
   }
   const aec = params.get("aec") !== "0";
   state.mic = await navigator.mediaDevices.getUserMedia({audio: {
