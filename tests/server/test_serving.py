@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from flowspec.server.guard import token_path
 
@@ -162,15 +163,23 @@ async def test_workers_print_one_banner_share_one_emulator_and_serve_every_chang
     assert out.count(token) == 1, out
 
 
-async def test_serve_over_tls(tmp_path: Path) -> None:
-    """https and wss, as a browser needs for the page's microphone anywhere but localhost."""
-    import ssl
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key."""
     import subprocess
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+async def test_serve_over_tls(certificate: tuple[Path, Path]) -> None:
+    """https and wss, as a browser needs for the page's microphone anywhere but localhost."""
+    import ssl
+
+    cert, key = certificate
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     process = await asyncio.create_subprocess_exec(
