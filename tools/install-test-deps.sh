@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What the test suite needs beyond Python packages: headless Chromium, espeak-ng and sox for the
-# browser and phone tests and redis-server for the multi-replica store tests (Debian packages),
-# openssl for the TLS test's certificate, and the pinned yaml-language-server for the editor tests (npm). Safe to run again: both steps
-# are no-ops when everything is present.
+# browser and phone tests, redis-server for the multi-replica store tests and openssl for the
+# TLS test's certificate (Debian packages), and the pinned yaml-language-server for the editor
+# tests (npm). Safe to run again: both steps are no-ops when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
