@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from flowspec.conversation.events import CallEnding, CallStarted
 from flowspec.frames import TextFrame
 from flowspec.runtime.bus import SessionEnded, SessionStarted
 from flowspec.spec.compiled import Overflow, PortRef
@@ -30,7 +31,7 @@ async def test_run_graph_collects_recorder_frames_and_bus_events() -> None:
     run = await run_graph(g, inputs)
     assert [f.text for f in run.frames("sink", TextFrame)] == ["hello", "world"]
     assert run.frames("tap") == run.frames("sink")
-    assert [type(e) for e in run.events] == [SessionStarted, SessionEnded]
+    assert [type(e) for e in run.events] == [SessionStarted, CallStarted, CallEnding, SessionEnded]
     assert run.events_of(SessionEnded)[0].session_id == run.session_id
 
 

@@ -1,6 +1,7 @@
 """The emulator's deterministic "model": what to answer for one turn.
 
-Without a script rule it echoes the input in a short sentence, calls a tool when the user's words
+Asked for exact words (`flowspec.conversation.driver.say_instruction`), it says them. Otherwise,
+without a script rule, it echoes the input in a short sentence, calls a tool when the user's words
 name one of the available tools (arguments filled from the tool's JSON Schema), and, after a tool
 output, reports it. A matching script rule overrides any of that.
 """
@@ -12,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from flowspec.conversation.driver import said_words
 from flowspec.emulator.script import Failure, Script, ToolCall, Turn
 from flowspec.emulator.wire import JSONObject
 
@@ -38,6 +40,11 @@ class Plan:
 def plan_reply(
     turn: Turn, tools: list[JSONObject], tool_choice: Any, script: Script | None
 ) -> Plan:
+    exact = said_words(turn.instructions)
+    if exact is not None:
+        # Asked for these exact words (a conversation's opening, goodbye, idle prompt): a
+        # model that follows its instructions says them, whatever the script says of turns.
+        return Plan(text=exact)
     rule = script.match(turn) if script is not None else None
     if rule is not None:
         label = rule.name or f"rules[{rule.index}]"

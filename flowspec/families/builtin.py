@@ -16,6 +16,7 @@ from flowspec.families.family import NO_PORTS, NO_RULES, EmulatorEndpoints, Node
 from flowspec.families.live import ModelLive, ToolLive
 from flowspec.spec import ports, rules
 from flowspec.spec.models.audio import AudioConvertSpec, AudioRecordSpec, TranscriptLogSpec
+from flowspec.spec.models.events import WebhookSpec
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 from flowspec.spec.models.responses import ResponsesNodeSpec
@@ -134,6 +135,16 @@ BUILTIN_FAMILIES: tuple[NodeFamily[Any], ...] = (
                   {"type": "tool.http", "url": "https://api.example.com/endpoint",
                    "description": "What the tool does.", "parameters": _TOOL_PARAMETERS}),
         live=ToolLive(),
+    ),
+    NodeFamily(
+        name="events.webhook",
+        models=(WebhookSpec,),
+        ports=NO_PORTS,
+        rules=rules.webhook_rules,
+        implementation="flowspec.events.webhook:WebhookNode",
+        snippets=({"type": "events.webhook", "url": "https://hooks.example.com/flowspec",
+                   "secret": "${WEBHOOK_SECRET}",
+                   "events": ["call.started", "transcript", "tool.called", "call.ended"]},),
     ),
     NodeFamily(
         name="audio.convert",

@@ -19,6 +19,7 @@ from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.tools import ToolNodeSpec
 
 if TYPE_CHECKING:
+    from flowspec.conversation.call import Call
     from flowspec.runtime.session import Session
 
 _SYSTEM = Lane.SYSTEM
@@ -56,6 +57,10 @@ class NodeContext:
     @property
     def bus(self) -> Bus:
         return self._session.bus
+
+    @property
+    def call(self) -> Call:
+        return self._session.call
 
     @property
     def tools(self) -> tuple[str, ...]:

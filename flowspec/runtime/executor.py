@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from flowspec.runtime.bus import Bus, BusEvent, SessionEnded, SessionStarted
 from flowspec.runtime.registry import DEFAULT_REGISTRY, Registry
 from flowspec.runtime.session import Session
 from flowspec.spec.compiled import CompiledGraph
+
+if TYPE_CHECKING:
+    from flowspec.conversation.clock import Clock
 
 
 class Executor:
@@ -42,10 +46,15 @@ class Executor:
         """The sessions running now, by id."""
         return self._sessions
 
-    def session(self, graph: CompiledGraph, *, session_id: str | None = None) -> Session:
-        """A new, not yet started session of `graph`: use it as an async context manager."""
+    def session(self, graph: CompiledGraph, *, session_id: str | None = None,
+                clock: Clock | None = None,
+                variables: Mapping[str, Any] | None = None) -> Session:
+        """A new, not yet started session of `graph`: use it as an async context manager.
+        `variables` are the call's values (checked against the spec's `variables:` when the
+        call begins); `clock` times its conversation (a `ManualClock` in tests)."""
         session = Session(graph, registry=self.registry, bus=self.bus, session_id=session_id,
-                          stop_timeout=self._stop_timeout, drain_timeout=self._drain_timeout)
+                          stop_timeout=self._stop_timeout, drain_timeout=self._drain_timeout,
+                          clock=clock, variables=variables)
         self._pending[session.id] = session
         return session
 

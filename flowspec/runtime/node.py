@@ -31,12 +31,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowspec.frames import Frame, FunctionCallFrame, FunctionResultFrame
 from flowspec.runtime.bus import Bus, BusEvent
 from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.tools import ToolNodeSpec
+
+if TYPE_CHECKING:
+    from flowspec.conversation.call import Call
 
 DEFAULT_OUT = "out"
 DEFAULT_IN = "in"
@@ -60,6 +63,12 @@ class Context(Protocol):
 
     @property
     def bus(self) -> Bus: ...
+
+    @property
+    def call(self) -> Call:
+        """The session's call: its variables (`await call.ready()` before contacting a
+        provider), its conversation, and `call.end(reason)` to hang up."""
+        ...
 
     @property
     def tools(self) -> tuple[str, ...]:

@@ -19,13 +19,15 @@ The public surface is the lifecycle (`start`, `end`, `cancel`, the `async with` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import uuid
 from collections import deque
-from collections.abc import Coroutine, Iterable
-from typing import Any
+from collections.abc import Coroutine, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from flowspec.conversation.variables import VariableRefused
 from flowspec.errors import NodeError, NodeTimeout, UsageError
 from flowspec.frames import (
     CancelFrame,
@@ -44,6 +46,10 @@ from flowspec.runtime.registry import Registry
 from flowspec.runtime.tools import ToolRouter
 from flowspec.spec.compiled import CompiledGraph, Overflow
 from flowspec.spec.models.tools import ToolNodeSpec
+
+if TYPE_CHECKING:
+    from flowspec.conversation.call import Call
+    from flowspec.conversation.clock import Clock
 
 log = logging.getLogger("flowspec.runtime")
 
@@ -69,10 +75,19 @@ class Session:
         session_id: str | None = None,
         stop_timeout: float = 5.0,
         drain_timeout: float = 30.0,
+        clock: Clock | None = None,
+        variables: Mapping[str, Any] | None = None,
     ) -> None:
         self.id = session_id or uuid.uuid4().hex
         self.graph = graph
         self.bus = bus
+        # Imported here: the conversation layer's events are bus events, so it imports the
+        # runtime package, which imports this module.
+        from flowspec.conversation.call import Call
+
+        self.call: Call = Call(self.id, graph.spec, bus, request_end=self.request_end, clock=clock,
+                         preset=variables)
+        """The call this session carries: its variables, conversation and why it ended."""
         self.state = State.NEW
         self._registry = registry
         self._stop_timeout = stop_timeout
@@ -175,6 +190,9 @@ class Session:
                 current = node_id
                 factory = self._registry.resolve(self.graph.nodes[node_id].type)
                 self._slots[node_id].bind(factory(self._contexts[node_id]))
+            if self.graph.entry:
+                self.call.playback_reported = bool(getattr(
+                    self._slots[self.graph.entry].node, "reports_playback", False))
             for node_id in reversed(self._order):
                 current = node_id
                 await self.node(node_id).start()
@@ -192,6 +210,12 @@ class Session:
         start = StartFrame(session_id=self.id)
         for node_id in self._order:
             self._slots[node_id].deliver_system(EXECUTOR_PORT, start)
+        entry = self._slots[self.graph.entry].node if self.graph.entry else None
+        if not getattr(entry, "reports_caller", False):
+            # Nobody will say more about the caller than the values the session was made with.
+            with contextlib.suppress(VariableRefused):  # refused: the call is ending already
+                self.call.begin({}, transport=self.graph.nodes[self.graph.entry].type
+                                if self.graph.entry else "")
 
     async def end(self) -> None:
         """Drain: stop nodes sources first, each after every frame already sent has been handled
@@ -199,6 +223,7 @@ class Session:
         if self.state >= State.ENDING:
             return
         self.state = State.ENDING
+        self.call.end(self.close_reason or "ended")  # says why, to webhooks and the client
         try:
             async with asyncio.timeout(self._drain_timeout):
                 for node_id in self._order:
@@ -223,6 +248,7 @@ class Session:
 
     async def _cancel(self) -> None:
         self.state = State.CANCELLING
+        self.call.end(self.close_reason or "cancelled")
         for slot in self._slots.values():
             slot.close()
         await _cancel_all([*self._tails, *self._spawned()])
@@ -396,9 +422,12 @@ class Session:
 
 def _start_order(graph: CompiledGraph) -> list[str]:
     """Sources first: the entry node and nodes without inputs, then breadth first along edges;
-    nodes reached by no edge (tools) last, in spec order."""
+    nodes on no edge (tools, and nodes reading the bus such as webhooks) last, in spec order,
+    so they are stopped after every node that may still call or report something."""
     has_input = {e.target.node for e in graph.edges}
-    roots = [n for n in graph.nodes if n == graph.entry or n not in has_input]
+    has_output = {e.source.node for e in graph.edges}
+    roots = [n for n in graph.nodes
+             if n == graph.entry or (n not in has_input and n in has_output)]
     roots.sort(key=lambda n: n != graph.entry)
     order: list[str] = []
     seen: set[str] = set()

@@ -19,6 +19,9 @@ so no secret can reach a scrape.
                                                signature, draining
     flowspec_source_up{spec,kind}              1 while the spec's truth (file, store) is
                                                reachable, 0 while it is not
+    flowspec_webhook_events_total{spec,node,event,outcome}  webhook events delivered, dropped
+                                               or failed
+    flowspec_calls_refused_total{spec,code}    calls refused for their variables
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from flowspec.conversation.events import CallRefused
+from flowspec.events.webhook import WebhookEventSettled
 from flowspec.runtime.bus import (
     Bus,
     BusEvent,
@@ -117,6 +122,13 @@ class ServerMetrics:
         self.sessions_refused = Counter(
             "flowspec_sessions_refused", "Connections refused before a session started, by "
             "reason (capacity, origin, signature, draining).", ["spec", "reason"], registry=r)
+        self.webhook_events = Counter(
+            "flowspec_webhook_events", "Events of events.webhook nodes, by outcome (delivered, "
+            "dropped: queue full or the call ended first, failed: given up after retries).",
+            ["spec", "node", "event", "outcome"], registry=r)
+        self.calls_refused = Counter(
+            "flowspec_calls_refused", "Calls refused before the model was contacted: their "
+            "variables broke the spec's declaration.", ["spec", "code"], registry=r)
         r.register(_QueueDepth(sessions))
         r.register(_SourceUp(sources))
         self._spec_of: dict[str, str] = {}
@@ -166,6 +178,11 @@ class ServerMetrics:
                 self.reloads.labels(event.graph, "applied" if event.ok else "rejected").inc()
             case Metrics():
                 self._on_metrics(spec, event)
+            case WebhookEventSettled():
+                self.webhook_events.labels(spec, event.node_id, event.event,
+                                           event.outcome).inc()
+            case CallRefused():
+                self.calls_refused.labels(spec, event.code).inc()
 
     def _on_metrics(self, spec: str, event: Metrics) -> None:
         for name, value in event.values.items():

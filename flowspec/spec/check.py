@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from flowspec.errors import Diagnostic, Severity
 from flowspec.spec.compiled import CompiledEdge, Overflow, PortRef
+from flowspec.spec.conversation_rules import conversation_rules
 from flowspec.spec.load import Document, join_pointer
 from flowspec.spec.models.audio import AudioConvertSpec
 from flowspec.spec.models.base import NodeSpec
@@ -268,7 +269,7 @@ class _Checker:
         node_graph.add_edges_from((e.source.node, e.target.node) for e in self.edges)
         reachable = nx.descendants(node_graph, entry) | {entry}
         for node_id, node in self.spec.nodes.items():
-            if node.kind not in ("tool", "transport") and node_id not in reachable \
+            if node.kind not in ("tool", "transport", "events") and node_id not in reachable \
                     and node_id not in self.broken:
                 self.report("graph.unreachable", f"node {node_id!r} is not reachable from the "
                             f"entry transport {entry!r}", f"/nodes/{node_id}", key=True)
@@ -281,6 +282,7 @@ def check_graph(doc: Document, spec: GraphSpec) -> tuple[GraphParts, list[Diagno
         checker.found.extend(node_rule_diagnostics(doc, node_id, node))
     checker.connect(checker.parse_edges())
     tools = checker.tools()
+    checker.found.extend(conversation_rules(doc, spec, tools))
     entry = checker.entry()
     checker.shape(entry)
     parts = GraphParts(nodes=checker.nodes, edges=checker.edges, tools=tools, entry=entry,

@@ -20,6 +20,7 @@ from flowspec.errors import Diagnostic, Severity
 from flowspec.nodes.netpolicy import url_problem
 from flowspec.spec.load import Document
 from flowspec.spec.models.base import NodeSpec
+from flowspec.spec.models.events import WebhookSpec
 from flowspec.spec.models.openai_common import OpenAINodeSpec
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
@@ -136,7 +137,8 @@ def tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagnos
         yield from _url_rules(doc, f"{base}/url", node)
 
 
-def _url_rules(doc: Document, pointer: str, node: HttpToolSpec) -> Iterator[Diagnostic]:
+def _url_rules(doc: Document, pointer: str, node: HttpToolSpec | WebhookSpec,
+               who: str = "a tool the model can call") -> Iterator[Diagnostic]:
     problem = url_problem(node.url, node.allow_private_network)
     if problem is None:
         return
@@ -149,10 +151,22 @@ def _url_rules(doc: Document, pointer: str, node: HttpToolSpec) -> Iterator[Diag
     # A host from the environment is not repeated, as no value from it is.
     host = "its host" if pointer in doc.interpolated else repr(problem.host)
     yield doc.diagnostic("tool.private-network", f"`url` points at {host}, which "
-                         f"{problem.reason}: a tool the model can call reaches only public "
-                         "addresses unless the node allows more", pointer,
-                         hint="set allow_private_network: true if this tool is meant to call "
-                         "a service on this machine or its network")
+                         f"{problem.reason}: {who} reaches only public addresses unless the "
+                         "node allows more", pointer,
+                         hint="set allow_private_network: true if it is meant to reach a "
+                         "service on this machine or its network")
+
+
+def webhook_rules(doc: Document, base: str, node: WebhookSpec) -> Iterator[Diagnostic]:
+    yield from _url_rules(doc, f"{base}/url", node, "a webhook")
+    if node.secret is not None and f"{base}/secret" not in doc.interpolated:
+        yield doc.diagnostic("secret.literal", "`secret` is written in the spec: anyone who "
+                             "reads the file can sign events", f"{base}/secret",
+                             severity=Severity.WARNING,
+                             hint="write secret: ${WEBHOOK_SECRET} and set that variable")
+    if len(set(node.events)) != len(node.events):
+        yield doc.diagnostic("webhook.duplicate-event", "an event is listed twice",
+                             f"{base}/events", severity=Severity.WARNING)
 
 
 def _split_text_keys(doc: Document, pointer: str, value: object) -> Iterator[Diagnostic]:

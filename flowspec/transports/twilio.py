@@ -45,6 +45,8 @@ MAX_MESSAGE_BYTES = 65_536  # Twilio sends 20 ms chunks: a few hundred bytes eac
 
 class TwilioTransport:
     boundary = True
+    reports_playback = True
+    """The client says what it has played (`BotSpeechEndedFrame` once it all has)."""
 
     def __init__(self, ctx: Context, connection: Connection | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:

@@ -85,6 +85,8 @@ class WebsocketTransport:
     which is what a session of the graph run outside `flowspec serve` gets."""
 
     boundary = True
+    reports_playback = True
+    """The client says what it has played (`BotSpeechEndedFrame` once it all has)."""
 
     def __init__(self, ctx: Context, connection: Connection | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:

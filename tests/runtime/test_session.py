@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from flowspec.conversation.events import CallEnding, CallStarted
 from flowspec.errors import NodeError
 from flowspec.frames import EndFrame, ErrorFrame, Frame, StartFrame, TextFrame
 from flowspec.runtime import Context, Executor, Registry
@@ -86,7 +87,9 @@ async def test_start_runs_nodes_then_sends_start_frame_once_to_each(executor: Ex
                 assert [f for _, f in node.received] == [StartFrame(session_id=session.id)]
         assert a.stopped and b.stopped
     assert session.id not in executor.sessions
-    assert [type(e) for e in events] == [SessionStarted, SessionEnded]
+    # An entry that reports no caller leaves the call's variables to the session: it begins
+    # as soon as every node has started.
+    assert [type(e) for e in events] == [SessionStarted, CallStarted, CallEnding, SessionEnded]
 
 
 async def test_failing_node_reports_and_its_session_goes_on(executor: Executor) -> None:

@@ -94,6 +94,8 @@ class CallBatch:
 
     calls: dict[str, str] = field(default_factory=dict)  # call id -> name
     answered: set[str] = field(default_factory=set)
+    quiet: set[str] = field(default_factory=set)
+    """Calls whose results want no answer from the model (`end_call` with its own goodbye)."""
     response_done: bool = False
 
     def complete(self) -> bool:
@@ -125,20 +127,23 @@ class Calls:
         batch.response_done = True
         return self._settle(response_id, batch)
 
-    def answered(self, call_id: str) -> bool:
-        """Record a result; True when it was the last one its response was waiting for."""
+    def answered(self, call_id: str, *, quiet: bool = False) -> bool:
+        """Record a result; True when it was the last one its response was waiting for (and
+        the model should answer: not when every result of the batch was `quiet`)."""
         response_id = self._by_call.get(call_id)
         batch = self._batches.get(response_id) if response_id is not None else None
         if batch is None:
             return False
         batch.answered.add(call_id)
+        if quiet:
+            batch.quiet.add(call_id)
         return self._settle(response_id or "", batch)
 
     def _settle(self, response_id: str, batch: CallBatch) -> bool:
         if not batch.complete():
             return False
         del self._batches[response_id]
-        return True
+        return batch.quiet != set(batch.calls)
 
     def pending(self) -> bool:
         return bool(self._batches)

@@ -29,6 +29,13 @@ def user_text_item(text: str) -> dict[str, Any]:
             "content": [{"type": "input_text", "text": text}]}
 
 
+def context_item(role: str, text: str, assistant_part: str) -> dict[str, Any]:
+    """An item of a conversation's seeded `context` (`assistant_part`: the dialect's part type
+    of assistant text)."""
+    part = assistant_part if role == "assistant" else "input_text"
+    return {"type": "message", "role": role, "content": [{"type": part, "text": text}]}
+
+
 class HeldInput:
     """Items waiting to be sent, then sent and not yet confirmed, in order."""
 

@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowspec.errors import TransportError
 from flowspec.frames import ErrorFrame, InterruptFrame, ResponseEndedFrame
@@ -28,6 +28,9 @@ from flowspec.nodes.openai_realtime.settings import LiveSettings, SettingsUpdate
 from flowspec.nodes.openai_realtime.turns import OutputItem, Turns
 from flowspec.runtime.bus import ClientMessageRejected, ProviderError
 from flowspec.runtime.node import Context
+
+if TYPE_CHECKING:
+    from flowspec.conversation.driver import Driver
 
 log = logging.getLogger("flowspec.nodes.openai_realtime")
 
@@ -61,6 +64,10 @@ class ModelLink:
         self.response_wanted = False
         self.seed_items: list[dict[str, Any]] | None = None
         """Items for the next connection instead of the history (after a reset)."""
+        self.driver: Driver | None = None
+        """The call's conversation, when this node holds it (`conversation:`)."""
+        self.wanted: dict[str, Any] = {}
+        """What the response asked for while another ran carries (its `instructions`, ...)."""
         self.loop = asyncio.get_running_loop()
         self.socket: WireSocket | None = None
         self._playback_wait_s = playback_wait_s
@@ -126,14 +133,22 @@ class ModelLink:
             # Not connected: the next connection sends the whole (new) session anyway.
             self.settings.forget(update.event_id)
 
-    async def request_response(self) -> None:
-        """Ask for a response now, or as soon as the session is ready and idle."""
+    async def request_response(self, overrides: dict[str, Any] | None = None) -> None:
+        """Ask for a response now, or as soon as the session is ready and idle. `overrides`
+        go into the `response` object (the conversation's words: `instructions`,
+        `tool_choice`)."""
+        if overrides is not None:
+            self.wanted = dict(overrides)
         if not self.ready.is_set() or self.active_response is not None:
             self.response_wanted = True
             return
         self.response_wanted = False
         self.clock.start(self.loop.time())
-        await self.send(self.dialect.response_create(self.session))
+        event = self.dialect.response_create(self.session)
+        if self.wanted:
+            event["response"] = {**event["response"], **self.wanted}
+            self.wanted = {}
+        await self.send(event)
 
     async def deliver_held(self, seed: Sequence[dict[str, Any]] = ()) -> int:
         """Send the `seed` events, then the held user items, in order, while the session is

@@ -17,6 +17,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flowspec.conversation.driver import Driver, Words, say_instruction
+from flowspec.conversation.events import TranscriptItem
+from flowspec.conversation.variables import VariableRefused
 from flowspec.errors import TransportError, UsageError
 from flowspec.frames import (
     AudioFrame,
@@ -46,7 +49,7 @@ from flowspec.nodes.openai_realtime.connection import (
 )
 from flowspec.nodes.openai_realtime.conversation import RETRIEVE_PREFIX, History
 from flowspec.nodes.openai_realtime.dialect import BETA, GA, Dialect
-from flowspec.nodes.openai_realtime.held import user_text_item
+from flowspec.nodes.openai_realtime.held import context_item, user_text_item
 from flowspec.nodes.openai_realtime.link import ModelLink
 from flowspec.nodes.openai_realtime.receive import ServerEvents
 from flowspec.nodes.openai_realtime.settings import LiveSettings
@@ -79,7 +82,13 @@ class RealtimeNode:
         self.ctx = ctx
         self.spec = spec
         self.dialect: Dialect = BETA if isinstance(spec, RealtimeBetaNodeSpec) else GA
-        self.settings = LiveSettings(spec, ctx.tool_specs, node_id=ctx.node_id)
+        call = ctx.call
+        holds = call.model == ctx.node_id and call.conversation is not None
+        self.driver = Driver(call, self) if holds else None
+        """The call's conversation (`conversation:`), when this node holds it."""
+        end_call = self.driver.end_call_tool() if self.driver is not None else None
+        self.settings = LiveSettings(spec, ctx.tool_specs, node_id=ctx.node_id,
+                                     builtin={end_call.name or "": end_call} if end_call else None)
         self._connect = connect
         self._delays = tuple(reconnect_delays)
         ga = spec if isinstance(spec, RealtimeNodeSpec) else None
@@ -91,6 +100,7 @@ class RealtimeNode:
         self.link = ModelLink(ctx, self.dialect, self.settings, self.audio_in,
                               playback_wait_s=playback_wait_s)
         """Connection and conversation state, shared with `events`."""
+        self.link.driver = self.driver
         self.events = ServerEvents(self.link, send_transcripts=spec.send_transcription_frames
                                    if isinstance(spec, RealtimeBetaNodeSpec) else True)
         self._restart = False
@@ -109,6 +119,9 @@ class RealtimeNode:
         self.ctx.spawn(self._run(), name=f"flowspec:{self.ctx.node_id}:realtime", essential=True)
         self.ctx.spawn(self.link.outbox.run(), name=f"flowspec:{self.ctx.node_id}:out",
                        essential=True)
+        if self.driver is not None:
+            self.ctx.spawn(self.driver.run(), name=f"flowspec:{self.ctx.node_id}:conversation",
+                           essential=True)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -159,6 +172,19 @@ class RealtimeNode:
         if socket is not None:
             await socket.close()
 
+    async def speak(self, words: Words) -> None:
+        """The conversation's words (`Voice`): exact words are asked for as such, with no tool
+        call allowed; a prompt joins the session's instructions for this one response."""
+        overrides: dict[str, Any]
+        if words.say is not None:
+            overrides = {"instructions": say_instruction(words.say), "tool_choice": "none"}
+        elif words.prompt is not None:
+            base = self.settings.session_payload().get("instructions")
+            overrides = {"instructions": f"{base}\n\n{words.prompt}" if base else words.prompt}
+        else:
+            overrides = {}
+        await self.link.request_response(overrides)
+
     # -- frames in ---------------------------------------------------------------------------
 
     async def handle(self, frame: Frame, port: str) -> None:
@@ -171,8 +197,12 @@ class RealtimeNode:
                 self.link.turns.progress(frame.item_id, frame.played_ms)
             case BotSpeechStartedFrame():
                 self.link.turns.playback_started(frame.item_id)
+                if self.driver is not None:
+                    self.driver.playback_started()
             case BotSpeechEndedFrame():
                 self.link.turns.playback_stopped(frame.item_id)
+                if self.driver is not None:
+                    self.driver.playback_stopped()
             case InterruptFrame():
                 await self._on_local_interrupt()
             case UserSpeechEndedFrame() if self.link.manual_turns():
@@ -201,6 +231,8 @@ class RealtimeNode:
                 pass
 
     async def _on_audio_in(self, frame: AudioFrame) -> None:
+        if self.driver is not None and self.driver.muted:
+            return  # words that may not be interrupted are playing: the model hears nothing
         data = self.audio_in.accept(frame)
         if data is None:
             return
@@ -215,6 +247,10 @@ class RealtimeNode:
         # Through the hold even when connected: text typed meanwhile keeps its order behind
         # a re-seeding, and a connection that drops before confirming it sends it again.
         link = self.link
+        if self.driver is not None:
+            self.driver.user_active()
+        self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id, node_id=self.ctx.node_id,
+                                        item_id="", role="user", text=text))
         if not link.held.hold(user_text_item(text)):
             await link.undelivered(1, f"{len(link.held)} messages already wait for the model "
                                    "connection")
@@ -269,6 +305,16 @@ class RealtimeNode:
         """Connect, receive, and reconnect with backoff until the node stops or the connection
         cannot be restored (then the session ends cleanly)."""
         link = self.link
+        try:
+            values = await self.ctx.call.ready()
+        except VariableRefused:
+            return  # the call was refused before the model was contacted: it is ending
+        self.settings.values = values
+        conversation = self.ctx.call.conversation if self.driver is not None else None
+        if conversation is not None and conversation.context:
+            link.seed_items = [context_item(item.role, self.ctx.call.fill(item.text),
+                                            self.dialect.ASSISTANT_TEXT_PART)
+                               for item in conversation.context]
         failures = 0
         while not self._stopping:
             link.attempt += 1

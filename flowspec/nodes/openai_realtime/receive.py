@@ -11,6 +11,8 @@ import uuid
 from typing import Any
 
 from flowspec.audio import AudioFormat
+from flowspec.conversation.driver import end_call_reason
+from flowspec.conversation.events import TranscriptItem
 from flowspec.frames import (
     AudioFrame,
     FunctionCallFrame,
@@ -28,6 +30,7 @@ from flowspec.nodes.openai_realtime.metrics import usage_values
 from flowspec.runtime.bus import (
     ConversationItemCreated,
     ConversationItemUpdated,
+    FunctionCallEnded,
     FunctionCallsStarted,
     Metrics,
     ModelConnected,
@@ -98,6 +101,8 @@ class ServerEvents:
                 self._on_user_transcript(event)
             case "response.created":
                 link.active_response = (event.get("response") or {}).get("id")
+                if link.driver is not None:
+                    link.driver.response_started()
             case "response.output_audio.delta":
                 self._on_audio_delta(event)
             case "response.output_audio_transcript.delta" | "response.output_text.delta":
@@ -152,6 +157,8 @@ class ServerEvents:
                                         seeded=len(seed)))
         if delivered or link.response_wanted:
             await link.request_response()  # held text is answered once it is in
+        if link.driver is not None:
+            link.driver.model_ready()
 
     async def _on_error(self, error: dict[str, Any]) -> bool:
         link = self._link
@@ -195,6 +202,8 @@ class ServerEvents:
         link.history.transcript(item_id, "user", text)
         link.ctx.publish(ConversationItemUpdated(session_id=link.ctx.session_id,
                                                  node_id=link.ctx.node_id, item_id=item_id))
+        link.ctx.publish(TranscriptItem(session_id=link.ctx.session_id, node_id=link.ctx.node_id,
+                                        item_id=item_id, role="user", text=text))
         if self._send_transcripts:
             link.outbox.put(TranscriptFrame(text=text, role="user", final=True, item_id=item_id))
 
@@ -219,6 +228,8 @@ class ServerEvents:
         self._open_turn(response_id)
         link.turns.audio(item_id, int(event.get("content_index") or 0), response_id, len(audio),
                          self._out_format, link.generation, link.loop.time())
+        if link.driver is not None:
+            link.driver.audio(self._out_format.duration_ms(len(audio)))
         link.outbox.put(AudioFrame(audio=audio, encoding=self._out_format.encoding,
                                    sample_rate=self._out_format.sample_rate, item_id=item_id))
 
@@ -239,6 +250,9 @@ class ServerEvents:
         item_id = str(event.get("item_id") or "")
         text = str(event.get("transcript") or event.get("text") or "")
         link.history.transcript(item_id, "assistant", text)
+        link.ctx.publish(TranscriptItem(session_id=link.ctx.session_id, node_id=link.ctx.node_id,
+                                        item_id=item_id, role="assistant", text=text,
+                                        interrupted=link.turns.dropped(event.get("response_id"))))
         if kind == "response.output_audio_transcript.done" and text:
             if not link.turns.dropped(event.get("response_id")):
                 link.outbox.put(TranscriptFrame(text=text, role="assistant", final=True,
@@ -262,7 +276,26 @@ class ServerEvents:
             session_id=link.ctx.session_id, node_id=link.ctx.node_id,
             calls=tuple((call.call_id, call.name) for call in started)))
         for call in started:
-            await link.ctx.call_tool(call)
+            if link.driver is not None and link.driver.is_end_call(call.name):
+                await self._end_call(call)
+            else:
+                await link.ctx.call_tool(call)
+
+    async def _end_call(self, call: FunctionCallFrame) -> None:
+        """The built-in `end_call`: answered here; the driver hangs up once the goodbye (the
+        model's answer to this result, or the spec's own line) has been heard."""
+        link = self._link
+        assert link.driver is not None
+        respond = link.driver.end_call(end_call_reason(call.arguments))
+        link.ctx.publish(FunctionCallEnded(session_id=link.ctx.session_id,
+                                           node_id=link.ctx.node_id, call_id=call.call_id,
+                                           name=call.name, ok=True, arguments=call.arguments))
+        item = {"type": "function_call_output", "call_id": call.call_id,
+                "output": '{"ok": true, "note": "The call ends after your goodbye."}'
+                if respond else '{"ok": true}'}
+        await link.send({"type": "conversation.item.create", "item": item})
+        if link.calls.answered(call.call_id, quiet=not respond):
+            await link.request_response()
 
     async def _on_response_done(self, response: dict[str, Any]) -> None:
         link = self._link
@@ -293,6 +326,8 @@ class ServerEvents:
             link.outbox.put(ResponseEndedFrame(response_id=response_id, status=status))
         if link.calls.response_done(response_id) or link.response_wanted:
             await link.request_response()
+        if link.driver is not None:
+            link.driver.response_ended()
 
     def _metrics(self, values: dict[str, float]) -> None:
         link = self._link
@@ -302,6 +337,8 @@ class ServerEvents:
     # -- barge-in ----------------------------------------------------------------------------
 
     async def _on_speech_started(self, event: dict[str, Any]) -> None:
+        if self._link.driver is not None:
+            self._link.driver.user_active()
         await self._link.ctx.emit(UserSpeechStartedFrame(
             audio_start_ms=event.get("audio_start_ms"), item_id=event.get("item_id")))
         await self._link.barge_in(emit_interrupt=True)

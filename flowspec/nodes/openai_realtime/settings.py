@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from flowspec.conversation.template import fill_request
 from flowspec.nodes.openai_realtime import protocol, protocol_beta
 from flowspec.nodes.openai_realtime.delta import echo_differences, merge_delta, minimal_session
 from flowspec.nodes.tool_defs import tool_definitions
@@ -68,11 +69,16 @@ class LiveSettings:
     the server's echo, and rolled back to the last good settings when the server refuses."""
 
     def __init__(self, spec: RealtimeNodeSpec | RealtimeBetaNodeSpec,
-                 tool_specs: Mapping[str, ToolNodeSpec], *, node_id: str) -> None:
+                 tool_specs: Mapping[str, ToolNodeSpec], *, node_id: str,
+                 builtin: Mapping[str, ToolNodeSpec] | None = None) -> None:
         self._spec = spec
         self._node_id = node_id
         self.current: Settings = spec.effective_settings()
-        self._tools = tool_definitions(list(tool_specs), tool_specs, "realtime")
+        self._builtin = tool_definitions(list(builtin or {}), builtin or {}, "realtime")
+        """The conversation's own tools (`end_call`): kept through every tools update."""
+        self._tools = tool_definitions(list(tool_specs), tool_specs, "realtime") + self._builtin
+        self.values: Mapping[str, Any] = {}
+        """The call's variables, filled into the instructions and tool descriptions sent."""
         self._warned: set[str] = set()
         self._beta = isinstance(self.current, RealtimeBetaSettingsSpec)
         self._pending: deque[_Pending] = deque()
@@ -92,12 +98,14 @@ class LiveSettings:
             self._warn("instructions", "both settings.system_instruction and "
                        "session_properties.instructions are set; system_instruction wins")
         if isinstance(settings, RealtimeBetaSettingsSpec):
-            return protocol_beta.session_payload(settings, tools=self._tools, extra=extra)
-        if settings.session_properties.reasoning is not None and \
-                not settings.model.startswith(REASONING_MODELS):
-            self._warn("reasoning", f"model {settings.model!r} cannot use `reasoning`; it is not "
-                       "sent (reasoning realtime models: gpt-realtime-2 and later)")
-        return protocol.session_payload(settings, tools=self._tools, extra=extra)
+            payload = protocol_beta.session_payload(settings, tools=self._tools, extra=extra)
+        else:
+            if settings.session_properties.reasoning is not None and \
+                    not settings.model.startswith(REASONING_MODELS):
+                self._warn("reasoning", f"model {settings.model!r} cannot use `reasoning`; it "
+                           "is not sent (reasoning realtime models: gpt-realtime-2 and later)")
+            payload = protocol.session_payload(settings, tools=self._tools, extra=extra)
+        return fill_request(payload, self.values) if self.values else payload
 
     def connected(self) -> None:
         """A new connection: nothing is in flight on it and it has produced no audio."""
@@ -130,7 +138,7 @@ class LiveSettings:
         previous = (self.current, self._tools)
         self.current = new
         if tools is not None:
-            self._tools = [dict(tool) for tool in tools]
+            self._tools = [dict(tool) for tool in tools] + self._builtin
         events: list[BusEvent] = []
         if (audio_sent or self.audio_produced) and _voice(before) != _voice(self.session_payload()):
             self.current = self._with_voice(data, previous[0])

@@ -14,6 +14,12 @@ from pydantic import Field, create_model
 
 from flowspec.families.registry import default_families
 from flowspec.spec.models.base import Mutability, NodeSpec, StrictModel, spec_field
+from flowspec.spec.models.conversation import (
+    VARIABLE_NAME_PATTERN,
+    VARIABLES_FIELD,
+    ConversationSpec,
+    VariableSpec,
+)
 from flowspec.spec.models.openai_common import NODE_ID_PATTERN
 
 STRUCT = Mutability.STRUCTURAL
@@ -90,6 +96,7 @@ EdgeSpec = Annotated[
 
 
 NodeId = Annotated[str, Field(pattern=NODE_ID_PATTERN)]
+VariableName = Annotated[str, Field(pattern=VARIABLE_NAME_PATTERN, max_length=64)]
 _NODES_FIELD: dict[str, Any] = dict(
     description="The nodes, keyed by id (letters, digits, `_` and `-`).",
     mutability=STRUCT,
@@ -121,6 +128,14 @@ class GraphSpec(StrictModel):
         "`{from, to, queue}`.",
         mutability=STRUCT,
         examples=[["caller -> llm -> caller"]],
+    )
+    variables: dict[VariableName, VariableSpec] = spec_field(
+        default_factory=dict, **VARIABLES_FIELD
+    )
+    conversation: ConversationSpec | None = spec_field(
+        description="How a call goes beyond the model's session: the opening, seeded context, "
+        "what happens on silence, the longest call and how it ends.",
+        mutability=Mutability.NEXT_SESSION,
     )
 
 

@@ -16,6 +16,7 @@ from openai.types.beta.realtime import RealtimeClientEvent as BetaClientEvent
 from openai.types.realtime import RealtimeClientEvent as GAClientEvent
 from pydantic import BaseModel, Field, TypeAdapter
 
+from flowspec.conversation.clock import Clock
 from flowspec.emulator import Emulator
 from flowspec.emulator.records import ConnectionRecord
 from flowspec.emulator.voice import synthesize
@@ -257,13 +258,18 @@ class Run:
 
 
 @asynccontextmanager
-async def run_spec(emu: Emulator, text: str, **node_options: Any) -> AsyncIterator[Run]:
+async def run_spec(emu: Emulator, text: str, *, clock: Clock | None = None,
+                   variables: Mapping[str, Any] | None = None,
+                   extra_nodes: Mapping[str, Callable[..., Any]] | None = None,
+                   **node_options: Any) -> AsyncIterator[Run]:
     graph = compile_text(text, env={}).raise_for_errors()
     registry = Registry(parent=DEFAULT_REGISTRY)
     registry.register("transport.websocket", FakeTransport)
     options = {"reconnect_delays": (0.01, 0.05, 0.1), **node_options}
     registry.register("openai.realtime", partial(RealtimeNode, **options))
     registry.register("openai.realtime_beta", partial(RealtimeNode, **options))
+    for node_type, factory in (extra_nodes or {}).items():
+        registry.register(node_type, factory)
     bus = Bus()
     events: list[BusEvent] = []
     published = asyncio.Event()
@@ -273,7 +279,8 @@ async def run_spec(emu: Emulator, text: str, **node_options: Any) -> AsyncIterat
         published.set()
 
     with bus.subscribe(note):
-        async with Executor(registry=registry, bus=bus).session(graph) as session:
+        async with Executor(registry=registry, bus=bus).session(
+                graph, clock=clock, variables=variables) as session:
             yield Run(session, events, emu, published)
     for record in emu.of_kind("realtime"):
         check_client_events(record)
