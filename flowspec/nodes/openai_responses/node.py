@@ -13,14 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
+from flowspec.conversation.driver import Driver, Words, end_call_reason
+from flowspec.conversation.events import TranscriptItem
+from flowspec.conversation.template import fill_request, render
+from flowspec.conversation.variables import VariableRefused
 from flowspec.errors import NodeError, NodeTimeout, RemoteProtocolError, TransportError, UsageError
 from flowspec.frames import (
+    BotSpeechEndedFrame,
+    BotSpeechStartedFrame,
     Frame,
     FunctionCallFrame,
     FunctionResultFrame,
@@ -47,6 +54,7 @@ from flowspec.nodes.openai_responses.ws import (
 from flowspec.nodes.tool_defs import tool_definitions
 from flowspec.runtime.bus import (
     CompletionTimeout,
+    FunctionCallEnded,
     FunctionCallsStarted,
     Metrics,
     SettingsApplied,
@@ -87,7 +95,17 @@ class ResponsesNode:
         self._connect = connect or aiohttp_connector(ctx.node_id,
                                                      close_timeout=spec.ws_close_timeout)
         self._backoff = backoff
-        self._tools = tool_definitions(list(ctx.tool_specs), ctx.tool_specs, "responses")
+        call = ctx.call
+        holds = call.model == ctx.node_id and call.conversation is not None
+        self.driver = Driver(call, self) if holds else None
+        """The call's conversation (`conversation:`), when this node holds it."""
+        end_call = self.driver.end_call_tool() if self.driver is not None else None
+        self._builtin = tool_definitions([end_call.name or ""], {end_call.name or "": end_call},
+                                         "responses") if end_call is not None else []
+        self._tools = tool_definitions(list(ctx.tool_specs), ctx.tool_specs,
+                                       "responses") + self._builtin
+        self._values: Mapping[str, Any] = {}
+        self._prompt: str | None = None  # the conversation's prompt for the next request
         self._headers: dict[str, str] = {}
         self._http: aiohttp.ClientSession | None = None
         self._socket: ResponsesSocket | None = None
@@ -106,6 +124,7 @@ class ResponsesNode:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self.ctx.spawn(self._begin(), name=f"{self.ctx.node_id}:conversation", essential=True)
         self._headers = p.headers(self.spec, p.api_key(self.spec, self.ctx.node_id))
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
@@ -127,12 +146,59 @@ class ResponsesNode:
             if self._http is not None:
                 await self._http.close()
 
+    async def _begin(self) -> None:
+        """Nothing is asked of the model before the call's variables are known; then the
+        conversation (if this node holds one) seeds its context and opens."""
+        try:
+            self._values = await self.ctx.call.ready()
+        except VariableRefused:
+            return  # the call is refused and ending
+        if self.driver is None:
+            self._kick()
+            return
+        conversation = self.ctx.call.conversation
+        if conversation is not None:
+            self.conversation.extend([p.seeded_message(item.role, self.ctx.call.fill(item.text))
+                                      for item in conversation.context])
+        self.driver.model_ready()
+        self._kick()
+        await self.driver.run()
+
+    async def speak(self, words: Words) -> None:
+        """The conversation's words (`Voice`): exact words need no model, so they are the
+        bot's next text at once; a prompt is the next request's added instruction."""
+        if words.say is None:
+            self._prompt = words.prompt or ""
+            self._dirty = True
+            self._kick()
+            return
+        if self.driver is not None:
+            self.driver.response_started()
+        item_id = f"fs_say_{uuid.uuid4().hex[:12]}"
+        await self.ctx.emit(ResponseStartedFrame(response_id=item_id))
+        await self.ctx.emit(TextFrame(text=words.say, role="assistant", item_id=item_id))
+        self.conversation.extend([p.assistant_message(words.say)])
+        self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id, node_id=self.ctx.node_id,
+                                        item_id=item_id, role="assistant", text=words.say))
+        await self.ctx.emit(ResponseEndedFrame(response_id=item_id, status="completed"))
+        if self.driver is not None:
+            self.driver.response_ended()
+
     async def handle(self, frame: Frame, port: str) -> None:
         match frame:
             case TextFrame(role="user") | TranscriptFrame(role="user", final=True):
                 self._inbox.append(p.user_message(frame.text))
+                self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id,
+                                                node_id=self.ctx.node_id, item_id="",
+                                                role="user", text=frame.text))
+                if self.driver is not None:
+                    self.driver.user_active()
                 self._dirty = True
                 self._kick()
+            case BotSpeechStartedFrame() if self.driver is not None:
+                self.driver.playback_started()
+            case BotSpeechEndedFrame() if self.driver is not None:
+                self.driver.playback_stopped()
             case FunctionResultFrame() if port == TOOL_RESULT_PORT:
                 self._on_result(frame)
             case InterruptFrame():
@@ -159,7 +225,7 @@ class ResponsesNode:
             return
         self.settings = settings
         if tools is not None:
-            self._tools = [dict(tool) for tool in tools]
+            self._tools = [dict(tool) for tool in tools] + self._builtin
         changed = tuple(sorted(set(delta) | ({"tools"} if tools is not None else set())))
         self.ctx.publish(SettingsApplied(session_id=self.ctx.session_id,
                                          node_id=self.ctx.node_id, changed=changed,
@@ -168,7 +234,8 @@ class ResponsesNode:
     # -- turns -------------------------------------------------------------------------------
 
     def _kick(self) -> None:
-        if self._task is not None or self._waiting or not self._dirty:
+        if self._task is not None or self._waiting or not self._dirty or \
+                not self.ctx.call.began:
             return
         previous, self._stale = self._stale, None
         self._task = self.ctx.spawn(self._run(previous), name=f"{self.ctx.node_id}:turn")
@@ -214,7 +281,10 @@ class ResponsesNode:
 
     async def _respond(self) -> None:
         turn = self._turn = _Turn(p.ResponseAccumulator(store=self.spec.store))
+        if self.driver is not None:
+            self.driver.response_started()
         await self.ctx.emit(ResponseStartedFrame())
+        finished: p.ResponseFinished | None = None
         try:
             if self._socket is not None:
                 finished = await self._respond_ws(turn, self._socket)
@@ -235,7 +305,14 @@ class ResponsesNode:
         finally:
             if self._turn is turn:
                 self._turn = None
-        await self._finish(turn, finished)
+            self._prompt = None
+            if finished is None and self.driver is not None:
+                self.driver.response_ended()
+        try:
+            await self._finish(turn, finished)
+        finally:
+            if self.driver is not None:
+                self.driver.response_ended()
 
     async def _on_interrupted(self, turn: _Turn) -> None:
         if turn.pending is not None and self._socket is not None:
@@ -253,6 +330,12 @@ class ResponsesNode:
         output += [{"type": "function_call", "call_id": c.call_id, "name": c.name,
                     "arguments": c.arguments} for c in calls if c.call_id not in present]
         self.conversation.extend(output)
+        text = p.output_text({"output": output})
+        if text:
+            self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id,
+                                            node_id=self.ctx.node_id,
+                                            item_id=acc.response_id or "", role="assistant",
+                                            text=text))
         self._chain = None  # a failed continuation may have evicted its parent
         if finished.status == "completed" and self._socket is not None and acc.response_id:
             chain = p.Chain(acc.response_id, len(self.conversation), self.conversation.generation)
@@ -263,6 +346,8 @@ class ResponsesNode:
                                  values=values))
         await self.ctx.emit(ResponseEndedFrame(response_id=acc.response_id,
                                                status=finished.status))
+        if self.driver is not None and any(self.driver.is_end_call(c.name) for c in calls):
+            calls = await self._end_call(calls)
         if calls:
             self._waiting = {call.call_id: call for call in calls}
             self.ctx.publish(FunctionCallsStarted(
@@ -274,6 +359,24 @@ class ResponsesNode:
         if finished.status != "completed":
             raise p.ResponsesApiError(self.ctx.node_id, f"LLM response error: "
                                       f"{finished.problem()}")
+
+    async def _end_call(self, calls: list[p.FunctionCall]) -> list[p.FunctionCall]:
+        """Answer the built-in `end_call` here; the other calls go to their tools."""
+        assert self.driver is not None
+        rest: list[p.FunctionCall] = []
+        for call in calls:
+            if not self.driver.is_end_call(call.name):
+                rest.append(call)
+                continue
+            respond = self.driver.end_call(end_call_reason(call.arguments))
+            self.ctx.publish(FunctionCallEnded(session_id=self.ctx.session_id,
+                                               node_id=self.ctx.node_id, call_id=call.call_id,
+                                               name=call.name, ok=True,
+                                               arguments=call.arguments))
+            self.conversation.extend([p.function_output(call.call_id, '{"ok": true}')])
+            if respond:
+                self._dirty = True
+        return rest
 
     # -- WebSocket ---------------------------------------------------------------------------
 
@@ -391,8 +494,14 @@ class ResponsesNode:
                           f"{timeout} s.")
 
     def _body(self, items: Sequence[p.JSONObject], previous: str | None) -> p.JSONObject:
-        return p.build_body(self.spec, self.settings, items, tools=self._tools,
-                            previous_response_id=previous)
+        # Filled here, once: a caller's value is never read as a template again.
+        instructions = render(self.settings.system_instruction or "", self._values)
+        if self._prompt:
+            instructions = f"{instructions}\n\n{self._prompt}" if instructions else self._prompt
+        tools = fill_request({"tools": self._tools}, self._values)["tools"] if self._values \
+            else self._tools
+        return p.build_body(self.spec, self.settings, items, tools=tools,
+                            previous_response_id=previous, system_instruction=instructions)
 
     @property
     def _url(self) -> str:

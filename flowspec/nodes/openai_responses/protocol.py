@@ -87,6 +87,13 @@ def assistant_message(text: str) -> JSONObject:
             "content": [{"type": "output_text", "text": text, "annotations": []}]}
 
 
+def seeded_message(role: str, text: str) -> JSONObject:
+    """An item of a conversation's seeded `context`."""
+    if role == "assistant":
+        return assistant_message(text)
+    return {"type": "message", "role": role, "content": [{"type": "input_text", "text": text}]}
+
+
 def function_output(call_id: str, output: str) -> JSONObject:
     return {"type": "function_call_output", "call_id": call_id, "output": output}
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from flowspec.conversation.clock import Clock
 from flowspec.emulator import Emulator
 from flowspec.frames import (
     Frame,
@@ -43,7 +44,7 @@ nodes:
     tools: [get_weather]
 {fields}
     settings:
-      system_instruction: Be brief.
+      system_instruction: "{instructions}"
 {settings}
   get_weather:
     type: tool.python
@@ -56,9 +57,12 @@ edges:
 
 
 def compile_graph(emu: Emulator, transport: str = "websocket", *, fields: str = "",
-                  settings: str = "") -> CompiledGraph:
+                  settings: str = "", top: str = "",
+                  instructions: str = "Be brief.") -> CompiledGraph:
+    """The spec above; `top` adds top-level sections (`variables:`, `conversation:`)."""
     text = SPEC.format(transport=transport, http=emu.http_base_url, ws=emu.ws_base_url,
-                       fields=_indent(fields, 4), settings=_indent(settings, 6))
+                       fields=_indent(fields, 4), settings=_indent(settings, 6),
+                       instructions=instructions) + top
     return compile_text(text, env={}).raise_for_errors()
 
 
@@ -179,8 +183,9 @@ class Caller(RecorderNode):
 
 @asynccontextmanager
 async def running(graph: CompiledGraph, *, connect: Connector | None = None,
-                  registry: Registry | None = None,
-                  backoff: Backoff | None = None) -> AsyncIterator[Harness]:
+                  registry: Registry | None = None, backoff: Backoff | None = None,
+                  clock: Clock | None = None,
+                  variables: Mapping[str, Any] | None = None) -> AsyncIterator[Harness]:
     registry = registry or make_registry()
     registry.register("transport.text", Caller)
     if connect is not None or backoff is not None:
@@ -191,7 +196,8 @@ async def running(graph: CompiledGraph, *, connect: Connector | None = None,
     bus = Bus()
     events: list[BusEvent] = []
     with bus.subscribe(events.append):
-        async with Executor(registry=registry, bus=bus).session(graph) as session:
+        async with Executor(registry=registry, bus=bus).session(
+                graph, clock=clock, variables=variables) as session:
             caller = session.node("caller")
             assert isinstance(caller, RecorderNode)
             yield Harness(session, caller, events)
