@@ -17,13 +17,17 @@ def test_smoke_run_writes_the_report(tmp_path: Path) -> None:
                    capture_output=True, timeout=60, cwd=ROOT)
     text = out.read_text()
     assert text.startswith("# Benchmark results\n")
+    assert "**Smoke run" in text
     assert "**Machine:**" in text
-    assert "## Targets (DESIGN §11)" in text
-    assert "| metric | target | flowspec | Pipecat 1.14 | ratio | met |" in text
-    assert "`flowspec validate voice-assistant.yaml`, whole process (s) | ≤ 0.5 |" in text
-    assert "settings patch received → `session.update` at the provider, median (ms) | ≤ 5 |" in text
+    assert "## Targets" in text
+    assert "| metric | target | flowspec | compared with | ratio | met | reps |" in text
+    assert "| `flowspec validate specs/voice-assistant.yaml`, whole process (s) | ≤ 0.5 s |" in text
+    assert ("| settings patch received → `session.update` at the provider, 1 live session, "
+            "median (ms) |") in text
+    assert "PATCH on replica A → `session.update` for a session on replica B" in text
     assert "## How each row is measured" in text
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["errors"] == {}
-    assert {row["command"] for row in result["validate"]} >= {
+    assert {row["command"] for row in result["validate"]["rows"]} >= {
         "flowspec validate specs/voice-assistant.yaml"}
+    assert len(result["reload"]["reps"]) == result["reps"] == 1

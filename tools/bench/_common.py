@@ -65,14 +65,12 @@ def median_tree(items: list[Any]) -> Any:
     return first
 
 
-def import_ms(python: str, statement: str, reps: int = 3) -> float:
+def import_ms(python: str, statement: str) -> float:
+    """Milliseconds `statement` takes in a fresh interpreter (the import alone, not the start)."""
     code = f"import time;t=time.perf_counter();{statement};print(time.perf_counter()-t)"
-    runs = []
-    for _ in range(reps):
-        out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                             timeout=120)
-        runs.append(float(out.stdout.strip().splitlines()[-1]) * 1e3)
-    return statistics.median(runs)
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120, check=True)
+    return float(out.stdout.strip().splitlines()[-1]) * 1e3
 
 
 def write_section(name: str, body: str, path: Path = RESULTS) -> None:

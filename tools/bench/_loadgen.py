@@ -45,7 +45,8 @@ nodes:
       session_properties:
         audio:
           input:
-            turn_detection: {{type: server_vad}}
+            turn_detection: {{type: server_vad, threshold: 0.5, prefix_padding_ms: 300,
+                              silence_duration_ms: 500}}
           output: {{voice: marin}}
 edges:
   - caller -> llm -> caller
@@ -159,8 +160,9 @@ def server_process(spec: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """`flowspec serve SPEC` in its own process; yields it and its port once /healthz answers."""
     port = free_port()
     env = {**os.environ, "OPENAI_API_KEY": "bench"}
+    # The admin API is off: idle either way, and on it leaves a token file per start.
     proc = subprocess.Popen([sys.executable, "-m", "flowspec.cli", "serve", str(spec), "--port",
-                             str(port), "--log-format", "json"], env=env, text=True,
+                             str(port), "--log-format", "json", "--no-admin"], env=env, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -209,3 +211,90 @@ async def _one(url: str, seconds: float) -> dict[str, Any]:
 if __name__ == "__main__":
     # One client in its own process: `python _loadgen.py URL SECONDS`.
     print(json.dumps(asyncio.run(_one(sys.argv[1], float(sys.argv[2])))))
+
+
+# -- speaking clients: the sessions benchmark -------------------------------------------------
+
+UTTERANCE = "please tell me a story."
+CYCLE_S = 6.0
+
+
+def speech_cycle(cycle_s: float = CYCLE_S) -> list[bytes]:
+    """One turn of a caller, in 20 ms frames: an utterance of speech-like audio (what server VAD
+    hears as speech), then silence until `cycle_s`. Speaking again while the reply plays is the
+    barge-in of the next cycle."""
+    from flowspec.emulator import voice
+
+    speech = voice.synthesize(UTTERANCE, RATE)
+    size = len(SILENCE)
+    frames = [speech[i:i + size].ljust(size, b"\x00") for i in range(0, len(speech), size)]
+    total = int(cycle_s * 1000 / FRAME_MS)
+    return frames + [SILENCE] * max(0, total - len(frames))
+
+
+@dataclass(slots=True)
+class Talker:
+    """One caller: what it sent and what reached it.
+
+    `stamps` holds (emulator connection, emulator send time, arrival here) for every stamped
+    audio delta found in the binary messages received; all times are `perf_counter_ns`."""
+
+    url: str
+    offset: int = 0
+    sent: list[int] = field(default_factory=list)
+    stamps: list[tuple[int, int, int]] = field(default_factory=list)
+    audio_bytes: int = 0
+    text_messages: int = 0
+    error: str | None = None
+
+
+async def talk(http: aiohttp.ClientSession, talker: Talker, cycle: list[bytes], start_at: float,
+               stop_at: float) -> None:
+    """Connect, then send `cycle` (from `talker.offset`, round and round) on an absolute 20 ms
+    schedule from `start_at` until `stop_at`, recording every stamp that arrives."""
+    from _stamp import STAMP_BYTES, find
+
+    try:
+        async with http.ws_connect(talker.url, max_msg_size=0) as ws:
+            async def send() -> None:
+                j = 0
+                while True:
+                    due = start_at + j * FRAME_MS / 1000
+                    if due >= stop_at:
+                        return
+                    delay = due - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    await ws.send_bytes(cycle[(talker.offset + j) % len(cycle)])
+                    talker.sent.append(time.perf_counter_ns())
+                    j += 1
+
+            sender = asyncio.create_task(send())
+            keep = STAMP_BYTES - 1
+            tail = b""
+            try:
+                while True:
+                    left = stop_at - time.perf_counter()
+                    if left <= 0:
+                        break
+                    try:
+                        msg = await asyncio.wait_for(ws.receive(), left)
+                    except TimeoutError:
+                        break
+                    now = time.perf_counter_ns()
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        data = tail + msg.data
+                        talker.audio_bytes += len(msg.data)
+                        for connection, sent in find(data):
+                            talker.stamps.append((connection, sent, now))
+                        tail = data[-keep:]
+                    elif msg.type == aiohttp.WSMsgType.TEXT:
+                        talker.text_messages += 1
+                    else:
+                        break
+            finally:
+                sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sender  # a sender that failed raises its error here
+    except Exception as exc:  # noqa: BLE001 - reported per caller, not fatal to the others
+        talker.error = f"{type(exc).__name__}: {exc}"

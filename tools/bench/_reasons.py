@@ -1,216 +1,367 @@
-"""The prose of RESULTS.md: a reason and a plan for each missed target, how each row is
-measured, and the detail tables behind the targets table. The reasons come from profiling the
-cases named (`-X importtime`, cProfile, the split timestamps of realtime.py)."""
+"""The prose of RESULTS.md: for each missed target what the run's own figures show about it, how
+each row is measured, and the detail tables behind the targets table.
+
+Every sentence that states a figure computes it from the run's results (or the parameters the
+run recorded); where the results hold nothing that explains a miss, the paragraph says so.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from _report import rows
+import _targets as T
+from _report import (
+    NAMES,
+    PIPECAT_SYSTEMS,
+    _levels,
+    _measured,
+    _sv,
+    best_pipecat,
+    level_of,
+    per_core,
+    plural,
+    reload_levels,
+    rows,
+)
+from _stats import cell, get, median, number, series
+
+
+def _m(values: list[float], fmt: str = "{:,.2f}") -> str:
+    return number(median(values), fmt)
 
 
 def missed_paragraphs(r: dict[str, Any]) -> list[str]:
     out: list[str] = []
-    missed = [row for row in rows(r) if row[5] is False]
-    for metric, target, ours, *_rest in missed:
+    for metric, target, ours, _theirs, _ratio, met, _reps in rows(r):
+        if met is not False:
+            continue
         head = f"**{metric}: {ours}, target {target}.**"
-        if metric.startswith("`flowspec validate"):
-            out.append(f"{head} Reason: most of the time is imports and work done on every run "
-                       "rather than the check itself. `-X importtime` shows networkx at about "
-                       "0.2 s (imported for strongly connected components and reachability; "
-                       "its `algorithms` package loads all of bipartite and more), pydantic "
-                       "model classes for every node type built at import "
-                       "(`flowspec.spec.models.base` ≈ 0.13 s), and cProfile shows the JSON "
-                       "Schema regenerated from the models each run (`model_json_schema` ≈ 0.2 s) "
-                       "before jsonschema validates against it. Plan: validate against the "
-                       "checked-in `schemas/flowspec.schema.json` (the test suite already proves "
-                       "it equals the generated one), replace networkx with a short DFS, and "
-                       "import node-type models lazily; that removes ≈ 0.4 s.")
-        elif metric.startswith("model audio delta"):
-            lat = r["delta_latency"]
-            to_t = lat.get("to_transport", {})
-            out.append(
-                f"{head} Reason: the realtime node's `Outbox` now hands each delta to the "
-                "transport inline (no writer-task hop; that took p50/p99 from 149/382 µs to "
-                "about 113/280 µs), so the span is the work itself: "
-                f"{to_t.get('p50_us', 0):.0f} µs (p50) from the socket to the transport's "
-                "`handle` (JSON parse, base64 decode, frame, executor hop) and the `send_bytes` "
-                f"call. What stretches the tail (p99 {to_t.get('p99_us', 0):.0f} of "
-                f"{lat['added']['p99_us']:.0f} µs) is the one event loop it shares with the "
-                "session's inbound path: under cProfile (which inflates every figure) each of "
-                "the client's 50 frames/s costs several times a delta's own work (receive, "
-                "base64, `input_audio_buffer.append` over the model socket), with loopback "
-                "`send` syscalls the largest single cost on this virtual machine, so a delta "
-                "arriving behind an inbound frame waits for it. Plan: send the model's audio "
-                "appends from a writer that coalesces frames queued while a send is in flight "
-                "(fewer syscalls and JSON encodes per second), decode deltas with a faster JSON "
-                "parser for the audio event only, and re-measure on a machine whose syscalls are "
-                "not virtualised, where this span is dominated by the parse.")
-        elif metric.startswith("installed size"):
-            inst = r["install"]["flowspec"]
-            big = ", ".join(f"{name} {mib:.0f} MiB" for name, mib in inst.get("largest", []))
-            out.append(f"{head} Reason: the largest installed packages are {big}. Plan: move "
-                       "what only some specs need behind extras and re-measure.")
-        elif metric.startswith("executor"):
-            load = r["load"]["max"]
-            note = (r["executor"].get("repeated") or {}).get(metric, {})
-            again = (f" It was missed on the first pass too ({note['first']}) and this is the "
-                     "repeat." if "first" in note else "")
-            out.append(f"{head} Reason: not established on this run; the machine's load reached "
-                       f"{load:.2f} on 2 CPUs while it ran (colleagues' test suites).{again} "
-                       "Earlier, quieter runs (this file's git history) met it. Plan: "
-                       "rerun `tools/bench/executor.py` alone on a quiet machine; if it is still "
-                       "missed, profile that scenario with `executor.py --child`.")
-        else:
-            out.append(f"{head} Reason: not analysed yet. Plan: profile this case.")
-        out.append("")
-    repeated = (r.get("executor") or {}).get("repeated") or {}
-    recovered = [(m, n) for m, n in repeated.items() if "repeat" in n and m not in
-                 {row[0] for row in missed}]
-    if recovered:
-        out.append("Missed on the first pass, met when measured again in fresh processes "
-                   "(the table shows the repeat): " + "; ".join(
-                       f"{m}: {n['first']} first, {n['repeat']} repeated" for m, n in recovered)
-                   + ".")
-        out.append("")
-    reload = r.get("reload") or {}
-    if "reason" in reload and "rows" not in reload:
-        out.append("**settings patch → `session.update`: not measured.** Hot reload is being "
-                   "built in parallel and `tools/bench/reload.py` is not in this checkout's "
-                   "history; `run_all.py` runs it (and takes `median_ms` from its last JSON line) "
-                   "as soon as `git log -- tools/bench/reload.py` shows it. No number is given "
-                   "until then.")
+        out.append(f"{head} {cause(r, metric)}")
         out.append("")
     for part, error in (r.get("errors") or {}).items():
         out.append(f"**{part}: not measured, the part failed:** `{error}`")
         out.append("")
+    for failure in get(r, "sessions", "failures") or []:
+        out.append(f"**sessions: a trial failed and is left out:** {failure}")
+        out.append("")
     return out
 
 
+def cause(r: dict[str, Any], metric: str) -> str:
+    if metric.startswith("sessions:"):
+        return session_cause(r, metric)
+    if metric.startswith("executor"):
+        return executor_cause(r)
+    if metric.startswith("`flowspec validate"):
+        return validate_cause(r, metric)
+    if metric.startswith("installed size"):
+        big = ", ".join(f"{name} {mib:.0f} MiB"
+                        for name, mib in get(r, "install", "flowspec", "largest") or [])
+        return f"The largest installed packages are {big}."
+    if metric.startswith("settings patch") or metric.startswith("PATCH on replica"):
+        return reload_cause(r)
+    return "The run's results hold nothing that explains this miss."
+
+
+def session_cause(r: dict[str, Any], metric: str) -> str:
+    levels = _levels(r)
+    top = level_of(metric) or max(levels)
+    cpu_f = _sv(r, "flowspec", top, "cpu_us_per_message")
+    cpu_floor = _sv(r, "floor", top, "cpu_us_per_message")
+    load = (f" The one-minute load average during the sessions part went "
+            f"{number(get(r, 'part_load', 'sessions', 'start'))}→"
+            f"{number(get(r, 'part_load', 'sessions', 'end'))}.")
+    if "against the floor" in metric:
+        a, b = median(cpu_f), median(cpu_floor)
+        if a is None or b is None:
+            return "The floor was not measured." + load
+        share = (a - b) / a * 100 if a else 0.0
+        return (f"In the same trials at {plural(top)} flowspec's server used {a:,.0f} µs of CPU "
+                f"per relayed message and the floor {b:,.0f} µs (medians): {a - b:,.0f} µs per "
+                f"message ({share:.0f} % of flowspec's cost) is work flowspec does beyond "
+                "receiving, re-encoding and writing each message, which the floor also does; "
+                "the sessions table below has every level. "
+                f"As a share of a core: flowspec "
+                f"{_m(_sv(r, 'flowspec', top, 'server_cpu'))}, the floor "
+                f"{_m(_sv(r, 'floor', top, 'server_cpu'))}." + load)
+    if "against Pipecat" in metric:
+        pc = best_pipecat(r, top, "cpu_us_per_message") or ""
+        theirs = _sv(r, pc, top, "cpu_us_per_message")
+        kept = _m(_sv(r, pc, top, "kept_up"), "{:,.0f}")
+        return (f"At {plural(top)} flowspec used {_m(cpu_f, '{:,.0f}')} µs per message and "
+                f"{NAMES.get(pc, 'Pipecat')} {_m(theirs, '{:,.0f}')} µs (medians), with {kept} of "
+                f"its {plural(top)} at pace. As a share of a core: flowspec "
+                f"{_m(_sv(r, 'flowspec', top, 'server_cpu'))}, {NAMES.get(pc, 'Pipecat')} "
+                f"{_m(_sv(r, pc, top, 'server_cpu'))}; the floor used "
+                f"{_m(_sv(r, 'floor', top, 'cpu_us_per_message'), '{:,.0f}')} µs per message at "
+                "this level, which is what any relay pays here." + load)
+    if "RSS per live session" in metric:
+        idle = _sv(r, "flowspec", top, "rss_idle_kib")
+        live = _sv(r, "flowspec", top, "rss_live_kib")
+        return (f"With {plural(top)} live flowspec's server went from "
+                f"{_m([v / 1024 for v in idle], '{:,.1f}')} MiB (after the warm-up call ended) "
+                f"to {_m([v / 1024 for v in live], '{:,.1f}')} MiB (medians); the floor held "
+                f"{_m(_sv(r, 'floor', top, 'rss_per_session_kib'), '{:,.0f}')} KiB per session "
+                "in the same trials, the part any relay pays for its two sockets and buffers.")
+    if "kept up per core" in metric:
+        ours, _at = per_core(r, "flowspec")
+        parts = [f"{NAMES[s]} {_m(per_core(r, s)[0], '{:,.0f}')}"
+                 for s in ("floor", *PIPECAT_SYSTEMS) if _measured(r, s)]
+        return (f"Sessions kept up per core (medians): flowspec {_m(ours, '{:,.0f}')}, "
+                + ", ".join(parts) + "." + load)
+    if "delta" in metric:
+        n = T.DELTA_AT_SESSIONS if T.DELTA_AT_SESSIONS in levels else top
+        ours = [v / 1e3 for v in _sv(r, "flowspec", n, "delta_to_caller_us", "p99_us")]
+        floor = [v / 1e3 for v in _sv(r, "floor", n, "delta_to_caller_us", "p99_us")]
+        a, b = median(ours), median(floor)
+        text = f"At {plural(n)} flowspec's p99 was {number(a, '{:.3f}')} ms"
+        if b is not None and a is not None:
+            text += (f" and the floor's, in the same trials, {b:.3f} ms, "
+                     f"{b / T.DELTA_P99_MS.value:,.1f} times the target with no framework in the "
+                     "path (the emulator's write, two loopback sockets, the caller's read and the "
+                     "machine's scheduling); flowspec's p99 is "
+                     + (f"{a - b:.3f} ms above" if a >= b else f"{b - a:.3f} ms below")
+                     + " the floor's")
+        inside = get(r, "delta", "reps") or []
+        if inside:
+            to_t = _m(series(inside, "to_transport", "p99_us"), "{:,.0f}")
+            added = _m(series(inside, "added", "p99_us"), "{:,.0f}")
+            text += (f". Inside the server with one session (realtime.py), p99 {added} µs from "
+                     f"the model socket to `send_bytes`, {to_t} µs of it before the transport's "
+                     "`handle`")
+        return text + "." + load
+    return "The run's results hold nothing that explains this miss." + load
+
+
+def executor_cause(r: dict[str, Any]) -> str:
+    load = get(r, "part_load", "executor") or {}
+    return (f"Measured {get(r, 'executor', 'reps')} times in fresh processes, interleaved with "
+            "Pipecat; the cell shows the median and the range. The one-minute load average went "
+            f"{number(load.get('start'))}→{number(load.get('end'))} during the executor part. "
+            "The run's results hold no profile of this case: `executor.py --child` runs it "
+            "alone.")
+
+
+def validate_cause(r: dict[str, Any], metric: str) -> str:
+    found = {v["command"]: series(v.get("runs_s") or [])
+             for v in get(r, "validate", "rows") or []}
+    spec = metric.split("`")[1]
+    whole = median(found.get(spec, []))
+    start = median(next((v for k, v in found.items() if k.startswith("python -c")), []))
+    cli = median(found.get("import flowspec.cli", []))
+    if whole is None or start is None or cli is None:
+        return "The run's results hold nothing that explains this miss."
+    return (f"Of {whole:.3f} s (median), starting the interpreter took {start:.3f} s and "
+            f"importing the CLI {cli - start:.3f} s more; the remaining {whole - cli:.3f} s are "
+            "validate's own imports and the check itself.")
+
+
+def reload_cause(r: dict[str, Any]) -> str:
+    levels = reload_levels(r)
+    medians = {n: median(series(rows_, "received_to_sent_ms", "median"))
+               for n, rows_ in levels.items()}
+    known = sorted((n, m) for n, m in medians.items() if m is not None)
+    if len(known) < 2:
+        return "Only one number of live sessions was measured."
+    (n0, m0), (n1, m1) = known[0], known[-1]
+    per = (m1 - m0) / (n1 - n0)
+    text = ", ".join(f"{m:.2f} ms at {n}" for n, m in known)
+    return (f"Medians by live sessions: {text}. From {n0} to {n1} sessions each additional "
+            f"live session adds about {per * 1e3:.0f} µs, against {m0:.2f} ms for the whole path "
+            f"with {plural(n0)}: the miss grows with the number of sessions reached.")
+
+
+# -- how each row is measured, and the details ---------------------------------------------------
+
+
 def method_notes(r: dict[str, Any]) -> list[str]:
+    sp = get(r, "sessions", "params") or {}
+    ex = get(r, "executor", "params") or {}
     L = ["## How each row is measured", ""]
-    L.append("- **executor rows**: `executor.py` (details in its section below), Pipecat's own "
-             "`../shared/peers/pipecat_baseline.py` in the same invocation with the same shapes. "
-             "The Pipecat column is its default worker, with the lean one in brackets where "
-             "it matters.")
-    L.append("- **validate**: wall time of a fresh `python -m flowspec.cli validate SPEC` "
-             "process, interpreter start included, median of 11. **import**: median of 7 fresh "
-             "interpreters timing the import statement alone.")
-    L.append("- **install**: a new venv in a temporary directory, `pip install --no-cache-dir` "
-             "of the checkout (flowspec, every run) or `pipecat-ai==1.14.0` (cached in "
-             "`pipecat_install.json` after the first measurement); `du -sb` of site-packages "
-             "minus an empty venv's.")
-    L.append("- **audio**: `audio.py`, 10 s of audio in 20 ms chunks on one core; the table "
-             "shows the slowest direction (codecs) and the slowest rate pair (resampling) at "
-             "20 ms, the full table is below.")
-    L.append("- **delta → send**: `realtime.py latency`. Emulator in another process sending "
-             "20 ms deltas in real time; `flowspec serve`'s `Server` in the measuring process "
-             "with two bench-only seams, both public constructor arguments (no product code "
-             "changed, nothing monkeypatched): the realtime node's `connect=` returns a socket "
-             "that stamps each message as it comes off the model WebSocket, before JSON parsing; "
-             "the browser transport gets a `Connection` whose socket stamps each `send_bytes`. "
-             "The k-th delta is paired with the k-th send (both counts are shown below). One "
-             "browser client in a third process streams 20 ms frames of silence in while the "
-             "reply plays. 10 s per rep after a 3 s warm-up. Why not from outside (emulator send "
-             "→ client receive, minus a direct emulator → client baseline): on this shared 2-core "
-             "machine the two loopback paths differ by scheduling noise of the same order as the "
-             "0.2 ms being measured, while the seams time exactly the span the target names.")
-    L.append("- **settings patch → `session.update`**: `reload.py` (hot reload's own benchmark, "
-             "run here in fresh processes, medians over reps): `flowspec serve`'s server with "
-             "the admin API and an in-process emulator; N live browser sessions; 60 merge "
-             "patches that change `system_instruction`, each timed from the reload pipeline "
-             "having the patch (after HTTP parsing) to the emulator receiving the last "
-             "session's `session.update`.")
-    L.append("- **sessions**: `realtime.py sessions`. `flowspec serve` alone in its process, "
-             "the emulator in a second, all browser clients in a third; each client streams "
-             "50 × 20 ms frames/s in and receives a spoken reply in 20 ms deltas. A level keeps "
-             "up when, over an 8 s window after a 3 s warm-up, every session received ≥ 99 % of "
-             "real-time audio, the emulator received ≥ 99 % of the audio sent, and the reply's "
-             "backlog stays under 100 ms at p99. Server CPU is its utime+stime over the window. "
-             "On 2 cores the three processes (and colleagues' tests) compete, so the level "
-             "where it stops keeping up is set by the machine as much as by flowspec: the "
-             "\"per core of server CPU\" figure (sessions ÷ server CPU) is the capacity "
-             "estimate, the level itself a floor.")
+    L.append(
+        "- **sessions** (`sessions.py`): real calls. The server under test runs alone in its "
+        "process; one emulator process (the GA Realtime protocol, audio paced at real time in "
+        f"{sp.get('frame_ms')} ms deltas) serves every trial; the callers run in the measuring "
+        "process. flowspec is `flowspec serve` on `transport.websocket` → `openai.realtime` → "
+        "back; the floor is `_floor_relay.py`; Pipecat is `_pipecat_server.py` in its own venv: "
+        "`OpenAIRealtimeLLMService` behind its WebSocket server transport with a raw-PCM "
+        "serializer and the context aggregator pair of its realtime examples, with its default "
+        "worker (RTVI on) or the lean one (RTVI, turn tracking and the idle timeout off). That "
+        "transport serves one client at a time, so Pipecat gets one listening port per session, "
+        "all sessions on one event loop. All use the same session settings (server VAD). Each "
+        f"caller streams {sp.get('frame_ms')} ms PCM16 frames at {sp.get('sample_rate')} Hz in "
+        f"real time: an utterance of speech-like audio, then silence, every {sp.get('cycle_s')} s, "
+        "so the emulator's VAD commits a turn, the model answers with a long spoken reply, and "
+        "the next utterance barges in on it. Every trial uses a fresh server process and a "
+        f"warm-up call; the window lasts {sp.get('window_s')} s and starts {sp.get('settle_s')} s "
+        "after the last caller connected. Trials run system after system at one level, then the "
+        "next level; the order of systems rotates each rep.")
+    L.append(
+        "  - *CPU per message*: the server's utime + stime (/proc) over the window, divided by "
+        f"the audio relayed both ways in {sp.get('message_bytes')}-byte units: what the emulator "
+        "received plus the stamped reply audio that reached a caller. Audio a server makes up "
+        "itself (Pipecat's output transport sends silence when it has nothing to play) is not "
+        "counted as relayed, but its CPU is.")
+    L.append(
+        "  - *RSS per live session*: the server's RSS with every caller live at the end of the "
+        "window minus its RSS after the warm-up call ended, over the number of sessions.")
+    L.append(
+        "  - *kept pace* (per session, not pooled): at least "
+        f"{number((sp.get('delivered_min') or 0) * 100, '{:.0f}')} % of the audio it sent "
+        "reached the model, at least as much of the reply audio sent to it arrived (deltas sent "
+        f"in the last {sp.get('barge_ms')} ms before a barge-in are not counted: a server drops "
+        "those rightly), and its p99 delta → caller lag stayed under "
+        f"{sp.get('lag_limit_ms')} ms. Sessions kept up per core: sessions that kept pace over "
+        "the server's CPU (cores); the row takes each side's best level.")
+    chunk = sorted({t["server"]["audio_out_chunk_ms"]
+                    for levels in (get(r, "sessions", "trials") or {}).values()
+                    for trials in levels.values() for t in trials
+                    if (t.get("server") or {}).get("audio_out_chunk_ms")})
+    L.append(
+        "  - *delta → caller*: the emulator writes its send time (`perf_counter_ns`, "
+        "CLOCK_MONOTONIC, one clock for every process) into the last bytes of each audio delta "
+        "just before writing it to the socket; the caller finds the stamp in the audio it "
+        "receives and takes its own time as the message arrives. It includes the emulator's "
+        "write, both loopback hops, the server and the caller's read."
+        + (f" Pipecat's output transport writes audio in chunks of "
+           f"{', '.join(f'{c} ms' for c in chunk)} (its `audio_out_10ms_chunks` default), "
+           "so a delta shorter than a chunk waits for the next one before it leaves."
+           if chunk else ""))
+    L.append(
+        "- **executor** (`executor.py`): idle chains of pass-through nodes, the executor's own "
+        f"cost with no work per frame (K={ex.get('k')} unless a row says otherwise); "
+        "Pipecat's own `../shared/peers/pipecat_baseline.py` measures the same shapes, each "
+        "shape's Pipecat children right after flowspec's in every rep. Ratios are against the "
+        "lean worker.")
+    L.append(
+        "- **validate**: wall time of a fresh `python -m flowspec.cli validate SPEC`, interpreter "
+        "start included, the commands interleaved run by run. **imports**: a fresh interpreter "
+        "timing the import statement alone, flowspec and Pipecat alternating.")
+    L.append(
+        "- **install**: a new venv in a temporary directory, `pip install --no-cache-dir` of the "
+        "checkout; `du -sb` of site-packages minus an empty venv's. Pipecat's figure is a "
+        "citation from `tools/bench/pipecat_install.json` (dated) unless `--refresh-install` "
+        "measured it in the run.")
+    L.append(
+        "- **audio**: `audio.py`, ten seconds of audio streamed in chunks on one core, the "
+        "backends interleaved run by run; the full table is below.")
+    L.append(
+        "- **inside the server**: `realtime.py latency`, one session in the measuring process "
+        "with two bench-only seams (public constructor arguments): the model socket stamps each "
+        "message as it comes off the wire, the browser socket stamps each `send_bytes`.")
+    L.append(
+        "- **settings patch → `session.update`**: `reload.py`: `flowspec serve`'s server with the "
+        "admin API in the measuring process, the emulator in its own; N live browser sessions; "
+        "merge patches that change `system_instruction`, each timed from the reload pipeline "
+        "having the patch to the emulator receiving the last session's `session.update` (one "
+        "clock for both processes). Replicas: two `flowspec serve` processes sharing a Redis "
+        "store, PATCH to one, the update for a session on the other.")
     L.append("")
     _details(r, L)
     return L
 
 
 def _details(r: dict[str, Any], L: list[str]) -> None:
-    if r.get("validate"):
-        L += ["### validate and import (seconds, whole process)", "",
-              "| command | median s | best s |", "|---|---|---|"]
-        L += [f"| `{v['command']}` | {v['median_s']:.3f} | {v['best_s']:.3f} |"
-              for v in r["validate"]]
+    _sessions_table(r, L)
+    val = get(r, "validate", "rows") or []
+    if val:
+        L += ["### validate (seconds, whole process)", "",
+              "| command | median (min–max) |", "|---|---|"]
+        L += [f"| `{v['command']}` | {cell(series(v.get('runs_s') or []), '{:.3f}')} |"
+              for v in val]
+        L.append("")
+    imp = r.get("imports") or {}
+    if imp:
+        L += ["### Imports of a realtime serve (ms)", "", "| side | statement | median (min–max) |",
+              "|---|---|---|"]
+        for side, statement in (imp.get("statements") or {}).items():
+            L.append(f"| {side} | `{statement}` | "
+                     f"{cell(series(get(imp, 'runs_ms', side) or []), '{:,.0f}')} |")
         L.append("")
     inst = r.get("install") or {}
     if "flowspec" in inst:
-        L += ["### Installed size", "", "| package | MiB | distributions | largest |",
+        L += ["### Installed size", "", "| package | MiB | distributions | largest (MiB) |",
               "|---|---|---|---|"]
         for key in ("flowspec", "pipecat"):
             m = inst.get(key)
             if m:
                 big = ", ".join(f"{n} {s:.0f}" for n, s in m.get("largest", []))
-                cached = " (cached)" if m.get("cached") else ""
+                note = (f" (citation: measured {m.get('date')}, not in this run)"
+                        if m.get("cached") else "")
                 name = "flowspec (`pip install .`)" if key == "flowspec" else \
                     f"`{m['requirement']}`"
-                L.append(f"| {name}{cached} | {m['mib']:.0f} | "
-                         f"{m['distributions']} | {big} |")
+                L.append(f"| {name}{note} | {m['mib']:.0f} | {m['distributions']} | {big} |")
         L.append("")
-    if r.get("audio"):
-        head, *body = r["audio"]
-        L += ["### Audio throughput (× real time, one core)", "",
-              "| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-        L += ["| " + " | ".join(row) + " |" for row in body]
+    audio = get(r, "audio", "rows") or []
+    if audio:
+        from audio import HEADER, cells
+
+        L += [f"### Audio throughput (× real time, one core, median of "
+              f"{get(r, 'audio', 'repeat')} runs each)", "",
+              "| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
+        L += ["| " + " | ".join(cells(row)) + " |" for row in audio]
         L.append("")
-    lat = r.get("delta_latency")
-    if lat and "added" in lat:
-        L += ["### Model audio delta → transport send (µs)", "",
+    inside = get(r, "delta", "reps") or []
+    if inside:
+        L += ["### Inside the server, one session (µs, median (min–max) over reps)", "",
               "| span | p50 | p90 | p99 | max |", "|---|---|---|---|---|"]
-        for name, key in (("delta off the socket → transport `handle`", "to_transport"),
-                          ("delta off the socket → `send_bytes` (the target)", "added")):
-            m = lat.get(key) or {}
-            if m:
-                L.append(f"| {name} | {m['p50_us']:.0f} | {m['p90_us']:.0f} | "
-                         f"{m['p99_us']:.0f} | {m['max_us']:.0f} |")
-        per_rep = ", ".join(f"{x['added']['p99_us']:.0f}" for x in lat.get("reps", []))
-        again = (f" The first {r['reps']} reps gave a median p99 over 200 µs "
-                 f"({lat['first_pass_p99_us']:.0f}), so {r['reps']} more were run; all are "
-                 "counted." if len(lat.get("reps", [])) > r["reps"] else "")
-        L += ["", f"Median over reps of each percentile; p99 per rep: {per_rep} µs.{again} Per rep "
-              f"(median) {lat.get('deltas_received', 0):.0f} deltas received, "
-              f"{lat.get('audio_sends', 0):.0f} audio sends, {lat.get('paired', 0):.0f} "
-              "paired (the first 5 skipped).", ""]
-    rel = (r.get("reload") or {}).get("rows")
-    if rel:
-        L += ["### Settings patch → `session.update` (ms)", "",
-              "| live sessions | patches | received → at the provider, median / p90 / max | "
-              "PATCH round trip with provider confirmation, median / p90 |",
-              "|---|---|---|---|"]
-        for row in rel:
-            sent, trip = row["received_to_sent_ms"], row["round_trip_ms"]
-            L.append(f"| {row['sessions']} | {row['patches']} | {sent['median']:.2f} / "
-                     f"{sent['p90']:.2f} / {sent['max']:.2f} | {trip['median']:.2f} / "
-                     f"{trip['p90']:.2f} |")
+        for name, key in (("delta off the model socket → transport `handle`", "to_transport"),
+                          ("delta off the model socket → `send_bytes`", "added")):
+            L.append(f"| {name} | " + " | ".join(
+                cell(series(inside, key, q), "{:,.0f}")
+                for q in ("p50_us", "p90_us", "p99_us", "max_us")) + " |")
+        L += ["", f"Per rep (median) {_m(series(inside, 'deltas_received'), '{:,.0f}')} deltas "
+              f"received, {_m(series(inside, 'audio_sends'), '{:,.0f}')} audio sends, "
+              f"{_m(series(inside, 'paired'), '{:,.0f}')} paired.", ""]
+    levels = reload_levels(r)
+    if levels:
+        L += ["### Settings patch → `session.update` (ms, median (min–max) over reps)", "",
+              "| live sessions | patches per rep | received → at the provider, median | p90 | "
+              "PATCH round trip with provider confirmation, median |", "|---|---|---|---|---|"]
+        for n, rows_ in sorted(levels.items()):
+            L.append(f"| {n} | {rows_[0]['patches']} | "
+                     f"{cell(series(rows_, 'received_to_sent_ms', 'median'))} | "
+                     f"{cell(series(rows_, 'received_to_sent_ms', 'p90'))} | "
+                     f"{cell(series(rows_, 'round_trip_ms', 'median'))} |")
         L.append("")
-    ses = r.get("sessions")
-    if ses and "levels" in ses:
-        L += ["### Browser sessions through a realtime node", "",
-              "| sessions | kept up | server CPU | emulator CPU | clients CPU | reply audio "
-              "min / median (× real time) | inbound delivered | backlog p50 / p99 ms |",
-              "|---|---|---|---|---|---|---|---|"]
-        for lv in ses["levels"]:
-            L.append(f"| {lv['M']} | {'yes' if lv['kept_up'] else 'no'} | "
-                     f"{lv['server_cpu']:.2f} | {lv['emulator_cpu']:.2f} | "
-                     f"{lv['clients_cpu']:.2f} | {lv['out_ratio_min']:.3f} / "
-                     f"{lv['out_ratio_median']:.3f} | {lv['in_ratio']:.3f} | "
-                     f"{lv['backlog_p50_ms']:.1f} / {lv['backlog_p99_ms']:.1f} |")
-        failed = next((lv for lv in ses["levels"] if not lv["kept_up"]), None)
-        if failed:
-            total = failed["server_cpu"] + failed["emulator_cpu"] + failed["clients_cpu"]
-            L += ["", f"At {failed['M']} sessions, the first level that fell behind, the server "
-                  f"used {failed['server_cpu']:.2f} of a core while the three processes together "
-                  f"used {total:.2f} of the machine's 2: "
-                  + ("the machine, not the server's core, was the limit there."
-                     if failed["server_cpu"] < 0.9 else "the server's core was the limit.")]
+
+
+def _sessions_table(r: dict[str, Any], L: list[str]) -> None:
+    systems = get(r, "sessions", "systems") or []
+    levels = _levels(r)
+    if not systems or not levels:
+        return
+    L += ["### Real sessions, by level (median (min–max) over reps)", "",
+          "| system | sessions | kept pace | server CPU (cores) | µs per message | RSS per session "
+          "KiB | delta → caller p50 / p99 ms | emulator CPU | callers CPU |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    for n in levels:
+        for s in systems:
+            def c(*path: str, fmt: str = "{:,.2f}", s: str = s, n: int = n) -> str:
+                return cell(_sv(r, s, n, *path), fmt)
+
+            p50 = [v / 1e3 for v in _sv(r, s, n, "delta_to_caller_us", "p50_us")]
+            p99 = [v / 1e3 for v in _sv(r, s, n, "delta_to_caller_us", "p99_us")]
+            L.append(f"| {NAMES.get(s, s)} | {n} | {c('kept_up', fmt='{:,.0f}')} | "
+                     f"{c('server_cpu')} | {c('cpu_us_per_message', fmt='{:,.0f}')} | "
+                     f"{c('rss_per_session_kib', fmt='{:,.0f}')} | {cell(p50, '{:.3f}')} / "
+                     f"{cell(p99, '{:.3f}')} | {c('emulator_cpu')} | {c('callers_cpu')} |")
+    L.append("")
+    worst = []
+    for s in systems:
+        for n in levels:
+            for i, t in enumerate(get(r, "sessions", "trials", s, str(n)) or []):
+                w = t.get("worst_session") or {}
+                if not w.get("kept"):
+                    inbound = number((w.get("inbound") or 0) * 100, "{:.1f}")
+                    delivered = number((w.get("delivered") or 0) * 100, "{:.1f}")
+                    worst.append(
+                        f"{NAMES.get(s, s)} at {n} (rep {i + 1}): {t.get('kept_up')} of {n} kept "
+                        f"pace; the worst session had {inbound} % of its audio reach the model, "
+                        f"{delivered} % of its reply audio arrive, p99 lag "
+                        f"{number(w.get('lag_p99_ms'), '{:,.1f}')} ms"
+                        + (f", error {w.get('error')}" if w.get("error") else ""))
+    if worst:
+        L += ["Trials where a session did not keep pace:", ""]
+        L += [f"- {line}" for line in worst]
         L.append("")

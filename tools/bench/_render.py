@@ -1,224 +1,290 @@
-"""Markdown rendering of the executor benchmark: flowspec next to Pipecat, with targets."""
+"""Markdown of the executor benchmark: flowspec next to Pipecat, every rep of both sides.
+
+Each measurement was made `reps` times on each side, interleaved; the tables show medians, the
+headline one also the range (min–max) and the ratio of the reps measured side by side. Every
+number comes from the results (figures, and the shapes the run recorded in `params`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-KS = (1, 5, 20)
+from _stats import cell, get, median, number, paired, ratio_cell, series
+from _targets import HOP_US, INTERRUPT_US, K5_P50_US, STALE_FRAMES
+
+Reps = list[Any]
+Metric = Callable[[Any], Any]
+
+
+def _marginal(tp: Any) -> float | None:
+    if not isinstance(tp, dict):
+        return None
+    if "marginal_us_per_hop_K1_to_K20" in tp:
+        return float(tp["marginal_us_per_hop_K1_to_K20"])
+    ks = sorted(int(k[1:]) for k in tp if k.startswith("K") and k[1:].isdigit())
+    if len(ks) < 2:
+        return None
+    lo, hi = ks[0], ks[-1]
+    return float((tp[f"K{hi}"]["us_per_frame"] - tp[f"K{lo}"]["us_per_frame"]) / (hi - lo))
+
+
+def _stale_pipecat(rep: Any) -> float | None:
+    values = []
+    for variant in ("queued_at_sink", "burst_at_head"):
+        m = get(rep, variant, "push_frame") or {}
+        for key in ("data_frames_reaching_sink_after_interrupt_max",
+                    "data_frames_reaching_sink_after_interrupt_median"):
+            if key in m:
+                values.append(float(m[key]))
+    return max(values) if values else None
+
+
+def _stale_flowspec(rep: Any) -> float | None:
+    values = [v.get("stale_after_max") for v in (rep or {}).values() if isinstance(v, dict)]
+    found = [float(v) for v in values if isinstance(v, int | float)]
+    return max(found) if found else None
+
+
+def top_m(ex: dict[str, Any]) -> int | None:
+    ms = get(ex, "params", "ms") or []
+    return max(ms) if ms else None
+
+
+def metrics(ex: dict[str, Any]) -> dict[str, tuple[str, Metric, Metric]]:
+    """name → (key of the measurement, flowspec's figure of a rep, Pipecat's of the same)."""
+    m = top_m(ex)
+    conc = f"concurrency_M{m}"
+    return {
+        "hop_streamed": ("throughput_streamed",
+                         lambda r: get(r, "marginal_us_per_hop_K1_to_K20"), _marginal),
+        "hop_burst": ("throughput_burst",
+                      lambda r: get(r, "marginal_us_per_hop_K1_to_K20"), _marginal),
+        "latency_p50": ("latency", lambda r: get(r, "p50_us"), lambda r: get(r, "p50_us")),
+        "latency_p99": ("latency", lambda r: get(r, "p99_us"), lambda r: get(r, "p99_us")),
+        "interrupt_sink": (
+            "interruption", lambda r: get(r, "queued_at_sink", "observed_at_sink", "p50_us"),
+            lambda r: get(r, "queued_at_sink", "push_frame", "observed_at_sink", "p50_us")),
+        "interrupt_head": (
+            "interruption", lambda r: get(r, "queued_at_head", "observed_at_sink", "p50_us"),
+            lambda r: get(r, "burst_at_head", "push_frame", "observed_at_sink", "p50_us")),
+        "stale": ("interruption", _stale_flowspec, _stale_pipecat),
+        "many_cpu": (conc, lambda r: get(r, "cpu_util"), lambda r: get(r, "cpu_util")),
+        "many_achieved": (conc, lambda r: get(r, "achieved_ratio"),
+                          lambda r: get(r, "achieved_ratio")),
+        "idle_kib": (conc, lambda r: get(r, "rss_per_idle_session_kib"),
+                     lambda r: get(r, "rss_per_idle_pipeline_kib")),
+        "startup_ms": ("startup", lambda r: get(r, "warm_start_ms"),
+                       lambda r: get(r, "warm_start_ms")),
+    }
+
+
+def values(ex: dict[str, Any], name: str, side: str) -> list[float]:
+    """Every rep's figure for metric `name`: side is "flowspec", "lean" or "default"."""
+    key, ours, theirs = metrics(ex)[name]
+    if side == "flowspec":
+        reps = get(ex, "flowspec", key) or []
+        return series([ours(rep) for rep in reps])
+    reps = get(ex, "pipecat", side, key) or []
+    return series([theirs(rep) for rep in reps])
+
+
+def _med(reps: Reps | None) -> Any:
+    """Element-wise median of same-shaped reps (the first rep's shape; booleans: majority)."""
+    if not reps:
+        return None
+    first = reps[0]
+    if isinstance(first, dict):
+        return {k: _med([r[k] for r in reps if isinstance(r, dict) and k in r]) for k in first}
+    if isinstance(first, bool):
+        return sum(bool(x) for x in reps) * 2 > len(reps)
+    if isinstance(first, int | float):
+        return median([float(x) for x in reps])
+    return first
 
 
 def _f(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{x:,.{digits}f}"
 
 
-def _ratio(ours: float | None, theirs: float | None) -> str:
+def _r(ours: float | None, theirs: float | None) -> str:
     if ours is None or not theirs:
         return "–"
-    return f"{ours / theirs:.3f}" if ours / theirs < 0.1 else f"{ours / theirs:.2f}"
+    return ratio_cell([ours / theirs])
 
 
-def _get(tree: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(tree, dict) or key not in tree:
-            return None
-        tree = tree[key]
-    return tree
-
-
-def render(fs: dict[str, Any], pc: dict[str, Any] | None, env: dict[str, Any]) -> str:
-    pc = pc or {}
-    lean, default = pc.get("lean", {}), pc.get("default", {})
-    L: list[str] = ["## Executor (`tools/bench/executor.py`)", ""]
-    L.append(f"Run {env['date']}, Python {env['python']}, {env['cpus']} CPUs (shared; 1-min load "
-             f"{env['load_1min']:.2f} at the end), flowspec median of {env['reps']} fresh "
-             f"processes per measurement; Pipecat 1.14: {pc.get('source', 'not available')}. "
-             "Ratios are flowspec / Pipecat (below 1: flowspec is faster or smaller). "
-             "Same shapes as `../shared/peers`: source, K passthrough nodes, counting sink, "
-             "960-byte audio frames, hops = K + 1.")
+def render(ex: dict[str, Any]) -> str:
+    p, env = ex.get("params") or {}, ex.get("env") or {}
+    k, queued, m = p.get("k"), p.get("queued"), top_m(ex)
+    fps = round(1e3 / p["frame_ms"]) if p.get("frame_ms") else None
+    reps = ex.get("reps")
+    pc = ex.get("pipecat") or {}
+    version = ex.get("pipecat_version")
+    peer = (f"Pipecat {version}, measured in the same run, interleaved with flowspec"
+            if pc else "Pipecat: not measured in this run")
+    L: list[str] = ["## Executor (`tools/bench/executor.py`): idle chains of pass-through nodes",
+                    ""]
+    L.append(f"Run {env.get('date')}, Python {env.get('python')}, {env.get('cpus')} CPUs "
+             f"(shared; load average {_f(env.get('load_1min'), 2)} at the end). Each figure is "
+             f"the median of {reps} fresh processes per side ({peer}); the headline table also "
+             "gives the range over the reps, and ratios are flowspec / Pipecat over the reps "
+             "measured side by side (below one: flowspec is faster or smaller). Same shapes as "
+             f"`../shared/peers`: a source, K pass-through nodes and a counting sink, "
+             f"{p.get('frame_bytes')}-byte audio frames; hops are the K pass-throughs and the "
+             "sink. These chains do no work per frame: they measure the executor alone, not a "
+             "call (the sessions section measures calls).")
     L.append("")
 
-    # -- headline with targets
-    tb, ts = fs["throughput"]["burst"], fs["throughput"]["streamed"]
-    lat = fs["latency"]
-    intr = fs["interruption"]
-    c1000 = fs["concurrency"].get("M1000", {})
-    idle_kib = c1000.get("rss_per_idle_session_kib")
-    rows = [
-        ("marginal cost per hop, streamed (µs)", ts["marginal_us_per_hop_K1_to_K20"],
-         _get(lean, "throughput", "streamed", "marginal_us_per_hop_K1_to_K20")
-         or _marginal(_get(lean, "throughput", "streamed")),
-         _marginal(_get(default, "throughput", "streamed")), "≤ 1 µs",
-         ts["marginal_us_per_hop_K1_to_K20"] <= 1.0),
-        ("marginal cost per hop, burst (µs)", tb["marginal_us_per_hop_K1_to_K20"],
-         _marginal(_get(lean, "throughput", "burst")),
-         _marginal(_get(default, "throughput", "burst")), "≤ 1 µs",
-         tb["marginal_us_per_hop_K1_to_K20"] <= 1.0),
-        ("K=5 latency p50 (µs)", lat["p50_us"], _get(lean, "latency", "p50_us"),
-         _get(default, "latency", "p50_us"), "≤ 10 µs", lat["p50_us"] <= 10),
-        ("K=5 latency p99 (µs)", lat["p99_us"], _get(lean, "latency", "p99_us"),
-         _get(default, "latency", "p99_us"), "", None),
-        ("interrupt, 500 queued at sink, p50 (µs)", intr["queued_at_sink"]["observed_at_sink"]
-         ["p50_us"], _pc_int(lean, "queued_at_sink"), _pc_int(default, "queued_at_sink"),
-         "≤ 100 µs", intr["queued_at_sink"]["observed_at_sink"]["p50_us"] <= 100),
-        ("interrupt, 500 queued at head, p50 (µs)", intr["queued_at_head"]["observed_at_sink"]
-         ["p50_us"], _pc_int(lean, "burst_at_head"), _pc_int(default, "burst_at_head"),
-         "≤ 100 µs", intr["queued_at_head"]["observed_at_sink"]["p50_us"] <= 100),
-        ("stale data frames after interrupt (max)",
-         max(v["stale_after_max"] for v in intr.values()),
-         _pc_stale(lean), _pc_stale(default), "0",
-         max(v["stale_after_max"] for v in intr.values()) == 0),
-        ("M=1000 × K=5 × 50 fps: CPU (1.0 = one core)", c1000.get("cpu_util"),
-         _get(lean, "concurrency", "M1000", "cpu_util"),
-         _get(default, "concurrency", "M1000", "cpu_util"), "keeps up on one core",
-         bool(c1000.get("kept_up"))),
-        ("M=1000: achieved / target frames (higher is better)", c1000.get("achieved_ratio"),
-         _get(lean, "concurrency", "M1000", "achieved_ratio"),
-         _get(default, "concurrency", "M1000", "achieved_ratio"), "≥ 0.99", None),
-        ("RSS per idle session (KiB, M=1000)", idle_kib,
-         _get(lean, "concurrency", "M1000", "rss_per_idle_pipeline_kib")
-         or _get(lean, "concurrency", "M500", "rss_per_idle_pipeline_kib"),
-         _get(default, "concurrency", "M500", "rss_per_idle_pipeline_kib"), "≤ 30 KiB",
-         idle_kib is not None and idle_kib <= 30),
-        ("start-up, warm (ms)", fs["startup"]["warm_start_ms"],
-         _get(lean, "startup", "warm_start_ms"), _get(default, "startup", "warm_start_ms"),
-         "", None),
-        ("import (ms)", fs["import_ms"], pc.get("import_ms"), None, "", None),
-    ]
-    L.append("| metric | flowspec | Pipecat lean | ratio | Pipecat default | ratio | target "
-             "| met |")
-    L.append("|---|---|---|---|---|---|---|---|")
-    for name, ours, pl, pd, target, met in rows:
-        digits = 2 if ours is not None and abs(ours) < 10 else 1
-        ratio_l, ratio_d = (_ratio(ours, pl), _ratio(ours, pd)) if "higher" not in name else (
-            "–", "–")
-        L.append(f"| {name} | {_f(ours, digits)} | {_f(pl, digits)} | {ratio_l} | "
-                 f"{_f(pd, digits)} | {ratio_d} | {target} | "
-                 f"{'' if met is None else ('yes' if met else '**no**')} |")
-    L.append("")
-    L.append(f"At M=1000 the CPU figure includes {c1000.get('harness_only_cpu_util', 0):.2f} of a "
-             "core spent by the benchmark's own 1,000 sender tasks (measured alone, "
-             "`harness-only CPU` below); the executor's share is the difference. "
-             + ("Every target of DESIGN §11 covered here is met on this run"
-                if all(met is not False for *_rest, met in rows)
-                else "Targets marked **no** are missed on this run")
-             + "; the machine is shared, so expect ±20 % between runs (tails more).")
+    def row(label: str, name: str, target: str = "", met: bool | None = None,
+            fmt: str = "{:,.2f}") -> str:
+        fs, lean, default = (values(ex, name, side) for side in ("flowspec", "lean", "default"))
+        mark = "" if met is None else ("yes" if met else "**no**")
+        return (f"| {label} | {cell(fs, fmt)} | {cell(lean, fmt)} | "
+                f"{ratio_cell(paired(fs, lean))} | {cell(default, fmt)} | "
+                f"{ratio_cell(paired(fs, default))} | {target} | {mark} |")
+
+    def met(name: str, target: Any) -> bool | None:
+        return target.met(median(values(ex, name, "flowspec")))
+
+    L += ["| metric | flowspec | Pipecat lean | ratio | Pipecat default | ratio | target | met |",
+          "|---|---|---|---|---|---|---|---|"]
+    L.append(row("marginal cost per hop, streamed (µs)", "hop_streamed", HOP_US.text,
+                 met("hop_streamed", HOP_US)))
+    L.append(row("marginal cost per hop, burst (µs)", "hop_burst", HOP_US.text,
+                 met("hop_burst", HOP_US)))
+    L.append(row(f"K={k} latency p50 (µs)", "latency_p50", K5_P50_US.text,
+                 met("latency_p50", K5_P50_US)))
+    L.append(row(f"K={k} latency p99 (µs)", "latency_p99"))
+    L.append(row(f"interrupt, {queued} frames queued at the sink, p50 (µs)", "interrupt_sink",
+                 INTERRUPT_US.text, met("interrupt_sink", INTERRUPT_US), "{:,.1f}"))
+    L.append(row(f"interrupt, {queued} frames queued at the head, p50 (µs)", "interrupt_head",
+                 INTERRUPT_US.text, met("interrupt_head", INTERRUPT_US), "{:,.1f}"))
+    L.append(row("stale data frames delivered after the interrupt (max)", "stale",
+                 STALE_FRAMES.text, met("stale", STALE_FRAMES), "{:,.0f}"))
+    L.append(row(f"M={m} × K={k} × {fps} frames/s: CPU (cores)", "many_cpu"))
+    L.append(row(f"M={m}: frames delivered in time / sent (higher is better)",
+                 "many_achieved"))
+    L.append(row(f"RSS per idle session at M={m} (KiB)", "idle_kib", fmt="{:,.1f}"))
+    L.append(row("start-up, warm (ms)", "startup_ms", fmt="{:,.3f}"))
     L.append("")
 
-    # -- a. throughput
-    L.append("### a. Throughput, N=20000 audio frames (µs per frame)")
+    fs = {key: _med(v) for key, v in (ex.get("flowspec") or {}).items()}
+    lean = {key: _med(v) for key, v in (pc.get("lean") or {}).items()}
+    default = {key: _med(v) for key, v in (pc.get("default") or {}).items()}
+    conc = fs.get(f"concurrency_M{m}") or {}
+    L.append(f"At M={m} the CPU figure includes {_f(conc.get('harness_only_cpu_util'), 2)} of a "
+             f"core spent by the benchmark's own {m} sender tasks (measured alone, "
+             "`harness-only CPU` below); the executor's share is the difference.")
+    L.append("")
+
+    L.append(f"### a. Throughput, N={p.get('n_throughput')} audio frames (µs per frame, medians)")
     L.append("")
     L.append("| mode | K | hops | flowspec µs/frame | µs/hop | CPU µs/frame | frames/s | "
              "Pipecat lean | ratio | Pipecat default | ratio |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for mode in ("burst", "streamed"):
-        for k in KS:
-            m = fs["throughput"][mode][f"K{k}"]
-            pl = _get(lean, "throughput", mode, f"K{k}", "us_per_frame")
-            pd = _get(default, "throughput", mode, f"K{k}", "us_per_frame")
-            L.append(f"| {mode} | {k} | {k + 1} | {_f(m['us_per_frame'], 2)} | "
-                     f"{_f(m['us_per_frame_per_hop'], 2)} | {_f(m['cpu_us_per_frame'], 2)} | "
-                     f"{_f(m['fps'], 0)} | {_f(pl)} | {_ratio(m['us_per_frame'], pl)} | "
-                     f"{_f(pd)} | {_ratio(m['us_per_frame'], pd)} |")
+        for kk in p.get("ks") or []:
+            f = get(fs, f"throughput_{mode}", f"K{kk}") or {}
+            pl = get(lean, f"throughput_{mode}", f"K{kk}", "us_per_frame")
+            pd = get(default, f"throughput_{mode}", f"K{kk}", "us_per_frame")
+            ours = f.get("us_per_frame")
+            L.append(f"| {mode} | {kk} | {_f(get(f, 'hops'), 0)} | {_f(ours, 2)} | "
+                     f"{_f(f.get('us_per_frame_per_hop'), 2)} | "
+                     f"{_f(f.get('cpu_us_per_frame'), 2)} | {_f(f.get('fps'), 0)} | {_f(pl)} | "
+                     f"{_r(ours, pl)} | {_f(pd)} | {_r(ours, pd)} |")
     L.append("")
-    L.append(f"Building one AudioFrame costs {fs['throughput']['burst']['frame_construct_us']:.2f}"
-             " µs (not included). Streamed rows include one `asyncio.sleep(0)` per frame, "
-             "which is harness cost (the event loop turn), paid by both systems; the marginal "
-             "per-hop figure above removes it.")
+    L.append(f"Building one audio frame costs "
+             f"{_f(get(fs, 'throughput_burst', 'frame_construct_us'), 2)} µs in flowspec and "
+             f"{_f(get(lean, 'throughput_burst', 'frame_construct_us'), 2)} µs in Pipecat (not "
+             "included). Streamed rows include one `asyncio.sleep(0)` per frame, harness cost "
+             "paid by both systems; the marginal per-hop figure removes it.")
     L.append("")
 
-    # -- b. latency
-    L.append("### b. Latency, K=5 (6 hops), frames ~1 ms apart (µs)")
+    L.append(f"### b. Latency, K={k}, frames {_f(p.get('latency_gap_ms'), 0)} ms apart (µs, "
+             "medians)")
     L.append("")
     L.append("| system | p50 | p90 | p99 | max | mean |")
     L.append("|---|---|---|---|---|---|")
-    for name, m in (("flowspec", lat), ("Pipecat lean", _get(lean, "latency")),
-                    ("Pipecat default", _get(default, "latency"))):
-        if m:
-            L.append(f"| {name} | {_f(m['p50_us'])} | {_f(m['p90_us'])} | {_f(m['p99_us'])} | "
-                     f"{_f(m['max_us'])} | {_f(m['mean_us'])} |")
+    for name, lat in (("flowspec", fs.get("latency")), ("Pipecat lean", lean.get("latency")),
+                      ("Pipecat default", default.get("latency"))):
+        if lat:
+            L.append(f"| {name} | {_f(lat.get('p50_us'))} | {_f(lat.get('p90_us'))} | "
+                     f"{_f(lat.get('p99_us'))} | {_f(lat.get('max_us'))} | "
+                     f"{_f(lat.get('mean_us'))} |")
     L.append("")
 
-    # -- c. interruption
-    L.append("### c. Interruption, K=5, 500 data frames queued (µs from emit at source to sink)")
+    L.append(f"### c. Interruption, K={k}, {queued} data frames queued (µs from emit at source "
+             "to sink, medians)")
     L.append("")
-    L.append("| variant | flowspec p50 | p99 | stale frames after | Pipecat lean p50 (push_frame) "
-             "| stale | ratio | Pipecat default p50 | stale | ratio |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
-    peer_variant = {"queued_at_sink": "queued_at_sink", "queued_at_head": "burst_at_head",
-                    "burst_at_head": "burst_at_head"}
-    for variant, m in intr.items():
-        p50 = m["observed_at_sink"]["p50_us"]
+    L.append("| flowspec case | flowspec p50 | p99 | stale frames after | Pipecat case | "
+             "lean p50 (push_frame) | stale | ratio | default p50 | stale | ratio |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    peer_case = {"queued_at_sink": "queued_at_sink", "queued_at_head": "burst_at_head",
+                 "burst_at_head": "burst_at_head"}
+    for case, f in (fs.get("interruption") or {}).items():
+        ours = get(f, "observed_at_sink", "p50_us")
         cells = []
         for cfg in (lean, default):
-            pm = _get(cfg, "interruption", peer_variant[variant], "push_frame")
-            pp = _get(pm, "observed_at_sink", "p50_us")
+            pm = get(cfg, "interruption", peer_case[case], "push_frame")
+            pp = get(pm, "observed_at_sink", "p50_us")
             stale = None if pm is None else pm.get(
                 "data_frames_reaching_sink_after_interrupt_max",
                 pm.get("data_frames_reaching_sink_after_interrupt_median"))
-            cells.append(f"{_f(pp)} | {_f(stale, 0)} | {_ratio(p50, pp)}")
-        L.append(f"| {variant} | {_f(p50)} | {_f(m['observed_at_sink']['p99_us'])} | "
-                 f"{m['stale_after_max']:g} | {cells[0]} | {cells[1]} |")
+            cells.append(f"{_f(pp)} | {_f(stale, 0)} | {_r(ours, pp)}")
+        L.append(f"| {case} | {_f(ours)} | {_f(get(f, 'observed_at_sink', 'p99_us'))} | "
+                 f"{_f(get(f, 'stale_after_max'), 0)} | {peer_case[case]} | {cells[0]} | "
+                 f"{cells[1]} |")
     L.append("")
-    L.append("`queued_at_head` holds the first passthrough busy so the 500 frames really wait in "
-             "front of it, which is where Pipecat's `burst_at_head` frames sit; flowspec's own "
-             "`burst_at_head` row has nothing queued (the burst was delivered inline before the "
-             "interrupt was emitted), so its figure is the bare cost of an interrupt.")
+    L.append("flowspec's `queued_at_head` holds the first pass-through busy so that the frames "
+             "really wait in front of it, where Pipecat's `burst_at_head` frames sit; it is "
+             "compared with that case. flowspec's own `burst_at_head` has nothing queued (the "
+             "burst was delivered inline before the interrupt was emitted), so its figure is the "
+             "bare cost of an interrupt, shown against the same Pipecat case for reference.")
     L.append("")
 
-    # -- d. concurrency
-    L.append("### d. Concurrency: M sessions × K=5 × 50 audio frames/s for 5 s")
+    L.append(f"### d. Concurrency: M sessions × K={k} × {fps} audio frames/s for "
+             f"{_f(p.get('conc_seconds'), 0)} s (medians)")
     L.append("")
-    L.append("| system | M | achieved / target | kept up | CPU | harness-only CPU | lag p50 / p99 "
+    L.append("| system | M | delivered / sent | kept up | CPU | harness-only CPU | lag p50 / p99 "
              "ms | peak RSS MiB | RSS/idle session KiB | start all s |")
     L.append("|---|---|---|---|---|---|---|---|---|---|")
     for name, tree in (("flowspec", fs), ("Pipecat lean", lean), ("Pipecat default", default)):
-        for key, m in (_get(tree, "concurrency") or {}).items():
-            lag = m["e2e_lag_vs_schedule"]
-            idle = m.get("rss_per_idle_session_kib", m.get("rss_per_idle_pipeline_kib"))
-            L.append(f"| {name} | {key[1:]} | {m['achieved_ratio']:.2f} | "
-                     f"{'yes' if m['kept_up'] else 'no'} | {m['cpu_util']:.2f} | "
-                     f"{m['harness_only_cpu_util']:.2f} | {lag['p50_us'] / 1e3:.2f} / "
-                     f"{lag['p99_us'] / 1e3:.1f} | {m['rss_peak_mib']:.0f} | {idle:.1f} | "
-                     f"{m['start_all_s']:.2f} |")
+        for mm in p.get("ms") or []:
+            c = tree.get(f"concurrency_M{mm}")
+            if not c:
+                continue
+            lag = c.get("e2e_lag_vs_schedule") or {}
+            idle = c.get("rss_per_idle_session_kib", c.get("rss_per_idle_pipeline_kib"))
+            L.append(f"| {name} | {mm} | {_f(c.get('achieved_ratio'), 2)} | "
+                     f"{'yes' if c.get('kept_up') else 'no'} | {_f(c.get('cpu_util'), 2)} | "
+                     f"{_f(c.get('harness_only_cpu_util'), 2)} | "
+                     f"{_f(_ms(lag.get('p50_us')), 2)} / {_f(_ms(lag.get('p99_us')))} | "
+                     f"{_f(c.get('rss_peak_mib'), 0)} | {_f(idle)} | "
+                     f"{_f(c.get('start_all_s'), 2)} |")
     L.append("")
 
-    # -- e. startup and memory
-    st = fs["startup"]
-    L.append("### e. Start-up and memory")
+    st = fs.get("startup") or {}
+    L.append(f"### e. Start-up and memory, K={k} (ms, medians)")
     L.append("")
-    L.append("| system | cold start ms | warm start ms | stop ms | bytes per idle session |")
+    L.append("| system | cold start | warm start | stop | bytes per idle session |")
     L.append("|---|---|---|---|---|")
-    L.append(f"| flowspec | {st['cold_start_ms']:.3f} | {st['warm_start_ms']:.3f} | "
-             f"{st['warm_stop_ms']:.3f} | {st['tracemalloc_kib_per_idle_session']:.1f} KiB "
-             "(tracemalloc), " + (f"{idle_kib:.1f} KiB (RSS, M=1000)" if idle_kib else "") + " |")
+    kib = conc.get("rss_per_idle_session_kib")
+    L.append(f"| flowspec | {number(st.get('cold_start_ms'), '{:,.3f}')} | "
+             f"{number(st.get('warm_start_ms'), '{:,.3f}')} | "
+             f"{number(st.get('warm_stop_ms'), '{:,.3f}')} | "
+             f"{_f(st.get('tracemalloc_kib_per_idle_session'))} KiB (tracemalloc), "
+             f"{_f(kib)} KiB (RSS, M={m}) |")
     for name, cfg in (("Pipecat lean", lean), ("Pipecat default", default)):
-        m = _get(cfg, "startup")
-        if m:
-            L.append(f"| {name} | {m['cold_start_ms']:.2f} | {m['warm_start_ms']:.2f} | "
-                     f"{m['warm_stop_ms']:.2f} | – |")
+        s = cfg.get("startup")
+        if s:
+            L.append(f"| {name} | {_f(s.get('cold_start_ms'), 2)} | "
+                     f"{_f(s.get('warm_start_ms'), 2)} | {_f(s.get('warm_stop_ms'), 2)} | – |")
     L.append("")
     return "\n".join(L)
 
 
-def _marginal(tp: dict[str, Any] | None) -> float | None:
-    if not tp or "K20" not in tp:
-        return None
-    if "marginal_us_per_hop_K1_to_K20" in tp:
-        return float(tp["marginal_us_per_hop_K1_to_K20"])
-    return float((tp["K20"]["us_per_frame"] - tp["K1"]["us_per_frame"]) / 19)
+def _ms(us: float | None) -> float | None:
+    return None if us is None else us / 1e3
 
 
-def _pc_int(cfg: dict[str, Any], variant: str) -> float | None:
-    value = _get(cfg, "interruption", variant, "push_frame", "observed_at_sink", "p50_us")
-    return None if value is None else float(value)
-
-
-def _pc_stale(cfg: dict[str, Any]) -> float | None:
-    values = []
-    for variant in ("queued_at_sink", "burst_at_head"):
-        m = _get(cfg, "interruption", variant, "push_frame") or {}
-        for key in ("data_frames_reaching_sink_after_interrupt_max",
-                    "data_frames_reaching_sink_after_interrupt_median"):
-            if key in m:
-                values.append(float(m[key]))
-    return max(values) if values else None
+__all__ = ["metrics", "number", "render", "top_m", "values"]

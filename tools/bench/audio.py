@@ -1,7 +1,8 @@
 """Throughput of flowspec.audio in × real time on one core, next to audioop and soxr.
 
 Streams 10 s of audio through each codec and resampler in 20 ms chunks (what transports do) and in
-1 s chunks, reports the median of repeated runs, and prints one markdown table. For resampling it
+1 s chunks, reports the median of repeated runs (the backends interleaved run by run), and prints
+one markdown table. For resampling it
 also prints the in-band SNR of a sine sweep, since audioop's `ratecv` is a linear interpolator and
 trades quality for speed. Run: `.venv/bin/python tools/bench/audio.py [--repeat N]`.
 """
@@ -63,16 +64,20 @@ def chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def rate_x(make: Callable[[], Step], parts: list[bytes], repeat: int) -> float:
-    """Median × real time of feeding `parts` (SECONDS of audio) to a fresh step function."""
-    times = []
+def rates(makes: dict[str, Callable[[], Step]], parts: list[bytes],
+          repeat: int) -> dict[str, list[float]]:
+    """× real time of feeding `parts` (SECONDS of audio) to a fresh step function, `repeat`
+    times per backend, the backends interleaved (A B C A B C ...) so that they share the
+    machine's conditions."""
+    out: dict[str, list[float]] = {name: [] for name in makes}
     for _ in range(repeat):
-        step = make()
-        start = time.perf_counter()
-        for part in parts:
-            step(part)
-        times.append(time.perf_counter() - start)
-    return SECONDS / statistics.median(times)
+        for name, make in makes.items():
+            step = make()
+            start = time.perf_counter()
+            for part in parts:
+                step(part)
+            out[name].append(SECONDS / (time.perf_counter() - start))
+    return out
 
 
 def snr_db(out: bytes, dst: int, top: float) -> float:
@@ -90,11 +95,11 @@ def snr_db(out: bytes, dst: int, top: float) -> float:
     return best
 
 
-def fmt_x(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.0f}×"
+def fmt_x(values: list[float] | None) -> str:
+    return "–" if not values else f"{statistics.median(values):,.0f}×"
 
 
-def codec_rows(repeat: int) -> list[list[str]]:
+def codec_rows(repeat: int) -> list[dict[str, Any]]:
     rows = []
     linear = pcm(sweep(8000, SECONDS, 3600))
     coded = {"μ-law": audio.ulaw_encode(linear), "A-law": audio.alaw_encode(linear)}
@@ -110,13 +115,16 @@ def codec_rows(repeat: int) -> list[list[str]]:
                 ("decode", dec, coded[name], 1),
             ):
                 parts = chunks(data, 8 * ms * width)
-                ref: float | None = None
+                makes: dict[str, Callable[[], Step]] = {"flowspec": lambda f=ours_fn: f}
                 if audioop is not None:
                     fn = getattr(audioop, f"lin2{tag}" if verb == "encode" else f"{tag}2lin")
-                    ref = rate_x(lambda fn=fn: lambda b: fn(b, 2), parts, repeat)
-                mine = rate_x(lambda f=ours_fn: f, parts, repeat)
-                rows.append([f"{name} {verb}", f"{ms} ms", fmt_x(mine), fmt_x(ref), "–",
-                             "bit-exact with audioop"])
+                    makes["audioop"] = lambda fn=fn: lambda b: fn(b, 2)
+                measured = rates(makes, parts, repeat)
+                exact = audioop is None or all(
+                    ours_fn(p) == makes["audioop"]()(p) for p in parts[:50])
+                rows.append({"family": "codec", "operation": f"{name} {verb}", "chunk_ms": ms,
+                             **measured, "note": "bit-exact with audioop" if exact and audioop
+                             else ("differs from audioop" if audioop else "")})
     return rows
 
 
@@ -157,31 +165,28 @@ def step_of(make: Callable[[int, int], Stream], src: int, dst: int) -> Step:
     return make(src, dst)[0]
 
 
-def resample_rows(repeat: int) -> list[list[str]]:
-    backends: list[Callable[[int, int], Stream] | None] = [
-        flowspec_stream,
-        audioop_stream if audioop is not None else None,
-        soxr_stream if soxr is not None else None,
-    ]
+def resample_rows(repeat: int) -> list[dict[str, Any]]:
+    backends: dict[str, Callable[[int, int], Stream]] = {"flowspec": flowspec_stream}
+    if audioop is not None:
+        backends["audioop"] = audioop_stream
+    if soxr is not None:
+        backends["soxr"] = soxr_stream
     rows = []
     for src, dst in PAIRS:
         top = 0.9 * min(src, dst) / 2
         data = pcm(sweep(src, SECONDS, top))
         for ms in CHUNKS_MS:
             parts = chunks(data, src * ms // 1000 * 2)
-            speeds, quality = [], []
-            for make in backends:
-                if make is None:
-                    speeds.append(fmt_x(None))
-                    quality.append("–")
-                    continue
-                fresh = functools.partial(step_of, make, src, dst)
-                speeds.append(fmt_x(rate_x(fresh, parts, repeat)))
+            makes = {name: functools.partial(step_of, make, src, dst)
+                     for name, make in backends.items()}
+            row: dict[str, Any] = {"family": "resample",
+                                   "operation": f"resample {src // 1000}k→{dst // 1000}k",
+                                   "chunk_ms": ms, **rates(makes, parts, repeat), "snr_db": {}}
+            for name, make in backends.items():
                 step, flush = make(src, dst)
                 out = b"".join(map(step, parts)) + flush()
-                quality.append(f"{snr_db(out, dst, top):.0f}")
-            name = f"resample {src // 1000}k→{dst // 1000}k"
-            rows.append([name, f"{ms} ms", *speeds, " / ".join(quality)])
+                row["snr_db"][name] = snr_db(out, dst, top)
+            rows.append(row)
     return rows
 
 
@@ -189,9 +194,17 @@ HEADER = ["operation", "chunk", "flowspec", "audioop", "soxr HQ",
           "in-band SNR dB (flowspec / audioop / soxr)"]
 
 
-def table(repeat: int) -> list[list[str]]:
-    """Every row of the table (cells as printed), the header first."""
-    return [HEADER, *codec_rows(repeat), *resample_rows(repeat)]
+def table(repeat: int) -> list[dict[str, Any]]:
+    """Every row: the operation, chunk size, × real time per run for each backend."""
+    return [*codec_rows(repeat), *resample_rows(repeat)]
+
+
+def cells(row: dict[str, Any]) -> list[str]:
+    snr = row.get("snr_db")
+    quality = (" / ".join(f"{snr[n]:.0f}" if n in snr else "–"
+                          for n in ("flowspec", "audioop", "soxr")) if snr else row["note"])
+    return [row["operation"], f"{row['chunk_ms']} ms", fmt_x(row.get("flowspec")),
+            fmt_x(row.get("audioop")), fmt_x(row.get("soxr")), quality]
 
 
 def main() -> None:
@@ -201,12 +214,13 @@ def main() -> None:
     args = parser.parse_args()
     rows = table(args.repeat)
     if args.json:
-        print(json.dumps(rows, ensure_ascii=False))
+        print(json.dumps({"rows": rows, "repeat": args.repeat, "seconds": SECONDS},
+                         ensure_ascii=False))
         return
-    print("| " + " | ".join(rows[0]) + " |")
-    print("|" + "|".join("---" for _ in rows[0]) + "|")
-    for row in rows[1:]:
-        print("| " + " | ".join(row) + " |")
+    print("| " + " | ".join(HEADER) + " |")
+    print("|" + "|".join("---" for _ in HEADER) + "|")
+    for row in rows:
+        print("| " + " | ".join(cells(row)) + " |")
 
 
 if __name__ == "__main__":

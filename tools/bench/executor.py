@@ -1,25 +1,27 @@
 """Executor benchmark: flowspec next to Pipecat 1.14, same shapes as ../shared/peers.
 
 Shapes (see ../shared/peers/README.md): a source, K passthrough nodes and a counting sink; 960-byte
-audio frames (20 ms of 24 kHz PCM16); hops = K + 1.
+audio frames (20 ms of 24 kHz PCM16); hops = K + 1. These are idle chains of pass-through nodes:
+they measure the executor's own cost per frame, not a call (`sessions.py` measures calls).
   a. throughput, K = 1, 5, 20, burst (no yield between pushes) and streamed (sleep(0) after each)
   b. latency, K = 5, frames ~1 ms apart, p50/p90/p99
   c. interruption, K = 5, 500 frames queued at the sink (which "plays" 20 ms each), at the head,
      and right after a burst; counts stale data frames delivered after the interrupt
   d. M = 100, 500, 1000 sessions x K = 5 x 50 frames/s for 5 s: kept up, CPU, lag, RSS
-  e. start-up until the sink sees StartFrame; memory per idle session; import time
+  e. start-up until the sink sees StartFrame; memory per idle session
 
-Every measurement runs in a fresh child process; the tables show the median over `--reps`. When
-`.venv-peers/pipecat` exists, Pipecat's own benchmark script runs the same shapes in the same
-invocation and each row gets a flowspec/Pipecat ratio; otherwise the ratios use the stored
-baseline in ../shared/peers/pipecat_baseline.json. Writes the executor section of RESULTS.md.
+Every measurement runs in a fresh child process, `--reps` times. When `.venv-peers/pipecat`
+exists, Pipecat's own benchmark script (../shared/peers/pipecat_baseline.py) measures the same
+shapes in the same run, interleaved: for each rep and each shape, flowspec's child and then
+Pipecat's (both worker configurations), so both sides get the same number of reps under the same
+conditions. Writes the executor section of RESULTS.md; the last stdout line is the JSON result
+(every rep's figures).
 
-    .venv/bin/python tools/bench/executor.py [--reps 3] [--pipecat-reps 1] [--no-pipecat]
+    .venv/bin/python tools/bench/executor.py [--reps 3] [--no-pipecat] [--no-write]
 
 Pipecat's side needs `python3 -m venv .venv-peers/pipecat && .venv-peers/pipecat/bin/pip install
-pipecat-ai==1.14.0` (untracked). A full run takes about 5 minutes.
+pipecat-ai==1.14.0` (untracked).
 """
-
 from __future__ import annotations
 
 import argparse
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -38,8 +41,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     ROOT,
-    import_ms,
-    median_tree,
     pct,
     rss_now_mib,
     rss_peak_mib,
@@ -390,81 +391,73 @@ def _child(scenario: str, arg: str | None) -> Any:
 
 # -- the driver -----------------------------------------------------------------------------
 
-
-def flowspec_results(reps: int) -> dict[str, Any]:
-    plan = [("throughput", "burst"), ("throughput", "streamed"), ("latency", None),
-            ("interruption", None), ("startup", None)] + [("concurrency", str(m)) for m in CONC_MS]
-    raw: dict[str, list[Any]] = {}
-    for rep in range(reps):
-        sys.stderr.write(f"flowspec rep {rep + 1}/{reps}\n")
-        for scenario, arg in plan:
-            cmd = [sys.executable, __file__, "--child", scenario] + (["--arg", arg] if arg else [])
-            raw.setdefault(f"{scenario}|{arg}", []).append(
-                run_child(cmd, f"flowspec {scenario} {arg or ''}"))
-    med = {k: median_tree(v) for k, v in raw.items()}
-    return {
-        "throughput": {"burst": med["throughput|burst"], "streamed": med["throughput|streamed"]},
-        "latency": med["latency|None"],
-        "interruption": med["interruption|None"],
-        "startup": med["startup|None"],
-        "concurrency": {f"M{m}": med[f"concurrency|{m}"] for m in CONC_MS},
-        "import_ms": import_ms(sys.executable, "import flowspec.runtime, flowspec.frames"),
-    }
+# What each flowspec measurement is compared with: Pipecat's script measures the same shape under
+# its own names, for each of its two worker configurations.
+PIPECAT_CFGS = ("lean", "default")
 
 
-def pipecat_results(reps: int) -> dict[str, Any] | None:
+def plan() -> list[tuple[str, str | None, list[tuple[str, str, str | None]]]]:
+    """(flowspec scenario, its argument, the Pipecat measurements of the same shape)."""
+    out: list[tuple[str, str | None, list[tuple[str, str, str | None]]]] = []
+    for mode in ("burst", "streamed"):
+        out.append(("throughput", mode,
+                    [("throughput", cfg, f"output:{mode}") for cfg in PIPECAT_CFGS]))
+    for scenario in ("latency", "interruption", "startup"):
+        out.append((scenario, None, [(scenario, cfg, None) for cfg in PIPECAT_CFGS]))
+    for m in CONC_MS:
+        # Pipecat's default worker falls far behind from M=100 on; at M=1000 it only adds time.
+        cfgs = PIPECAT_CFGS if m != max(CONC_MS) else ("lean",)
+        out.append(("concurrency", str(m), [("concurrency", cfg, str(m)) for cfg in cfgs]))
+    return out
+
+
+def _key(scenario: str, arg: str | None) -> str:
+    if scenario == "throughput":
+        return f"throughput_{(arg or '').split(':')[-1]}"
+    if scenario == "concurrency":
+        return f"concurrency_M{arg}"
+    return scenario
+
+
+def _pipecat_shape(scenario: str, result: Any) -> Any:
+    # Pipecat's latency child reports its two frame classes; the output one is the same path.
+    return result["output"] if scenario == "latency" else result
+
+
+def measure(reps: int, with_pipecat: bool) -> dict[str, Any]:
+    """Every measurement `reps` times in fresh processes, flowspec and Pipecat interleaved: for
+    each rep and each shape, flowspec's child, then Pipecat's children of the same shape."""
     script = PEERS / "pipecat_baseline.py"
-    if not (PIPECAT_PY.exists() and script.exists()):
-        return None
-    plan = [("throughput", cfg, mode) for cfg in ("lean", "default")
-            for mode in ("output:burst", "output:streamed")]
-    plan += [(s, cfg, None) for cfg in ("lean", "default")
-             for s in ("latency", "interruption", "startup")]
-    plan += [("concurrency", "lean", str(m)) for m in CONC_MS]
-    plan += [("concurrency", "default", str(m)) for m in CONC_MS[:2]]
-    raw: dict[str, list[Any]] = {}
+    pipecat = with_pipecat and PIPECAT_PY.exists() and script.exists()
+    fs: dict[str, list[Any]] = {}
+    pc: dict[str, dict[str, list[Any]]] = {cfg: {} for cfg in PIPECAT_CFGS}
     for rep in range(reps):
-        sys.stderr.write(f"pipecat rep {rep + 1}/{reps}\n")
-        for scenario, cfg, arg in plan:
-            cmd = [str(PIPECAT_PY), str(script), "--child", scenario, "--cfg", cfg]
-            cmd += ["--arg", arg] if arg else []
-            raw.setdefault(f"{scenario}|{cfg}|{arg}", []).append(
-                run_child(cmd, f"pipecat {scenario} {cfg} {arg or ''}", timeout=900))
-    med = {k: median_tree(v) for k, v in raw.items()}
-    out: dict[str, Any] = {"source": f"measured now ({reps} rep)", "import_ms": import_ms(
-        str(PIPECAT_PY), "import pipecat.pipeline.pipeline, pipecat.pipeline.worker, "
-        "pipecat.workers.runner, pipecat.frames.frames")}
-    for cfg in ("lean", "default"):
-        out[cfg] = {
-            "throughput": {mode.split(":")[1]: med[f"throughput|{cfg}|{mode}"]
-                           for mode in ("output:burst", "output:streamed")},
-            "latency": med[f"latency|{cfg}|None"]["output"],
-            "interruption": med[f"interruption|{cfg}|None"],
-            "startup": med[f"startup|{cfg}|None"],
-            "concurrency": {f"M{m}": med[k] for m in CONC_MS
-                            if (k := f"concurrency|{cfg}|{m}") in med},
-        }
-    return out
+        sys.stderr.write(f"executor rep {rep + 1}/{reps}\n")
+        for scenario, arg, peers in plan():
+            cmd = [sys.executable, __file__, "--child", scenario] + (["--arg", arg] if arg else [])
+            fs.setdefault(_key(scenario, arg), []).append(
+                run_child(cmd, f"flowspec {scenario} {arg or ''}"))
+            for p_scenario, cfg, p_arg in peers if pipecat else []:
+                cmd = [str(PIPECAT_PY), str(script), "--child", p_scenario, "--cfg", cfg]
+                cmd += ["--arg", p_arg] if p_arg else []
+                result = run_child(cmd, f"pipecat {p_scenario} {cfg} {p_arg or ''}", timeout=900)
+                pc[cfg].setdefault(_key(p_scenario, p_arg), []).append(
+                    _pipecat_shape(p_scenario, result))
+    return {"flowspec": fs, "pipecat": pc if pipecat else None,
+            "pipecat_version": _pipecat_version() if pipecat else None}
 
 
-def stored_pipecat() -> dict[str, Any] | None:
-    path = PEERS / "pipecat_baseline.json"
-    if not path.exists():
-        return None
-    stored = json.loads(path.read_text())
-    out: dict[str, Any] = {"source": "stored baseline (pipecat_baseline.json, 3 reps)",
-                           "import_ms": stored["import_ms"]["pipeline+worker+runner+frames"]}
-    for cfg in ("lean", "default"):
-        r = stored["results"][cfg]
-        out[cfg] = {
-            "throughput": {"burst": r["throughput"]["output_burst"],
-                           "streamed": r["throughput"]["output_streamed"]},
-            "latency": r["latency_K5"]["output"],
-            "interruption": r["interruption_K5"],
-            "startup": r["startup_K5"],
-            "concurrency": r["concurrency_K5"],
-        }
-    return out
+def _pipecat_version() -> str | None:
+    proc = subprocess.run([str(PIPECAT_PY), "-c", "import importlib.metadata as m;"
+                           "print(m.version('pipecat-ai'))"], capture_output=True, text=True)
+    return proc.stdout.strip() or None
+
+
+def params() -> dict[str, Any]:
+    return {"frame_bytes": len(PCM), "n_throughput": N_THROUGHPUT, "ks": list(KS), "k": K_FIXED,
+            "latency_frames": LAT_FRAMES, "latency_gap_ms": LAT_GAP_S * 1e3,
+            "queued": INT_QUEUED, "trials": INT_TRIALS, "ms": list(CONC_MS),
+            "conc_seconds": CONC_SECONDS, "frame_ms": FRAME_S * 1e3, "startup_warm": STARTUP_WARM}
 
 
 if __name__ == "__main__":
@@ -474,28 +467,21 @@ if __name__ == "__main__":
     ap.add_argument("--child")
     ap.add_argument("--arg")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--pipecat-reps", type=int, default=1)
-    ap.add_argument("--no-pipecat", action="store_true", help="use the stored Pipecat baseline")
+    ap.add_argument("--no-pipecat", action="store_true", help="flowspec only")
     ap.add_argument("--no-write", action="store_true", help="print, do not update RESULTS.md")
-    ap.add_argument("--render-json", help="re-render a saved result line (the last stdout line)")
     a = ap.parse_args()
-    if a.render_json:
-        saved = json.loads(Path(a.render_json).read_text().strip().splitlines()[-1])
-        write_section("executor", render(saved["flowspec"], saved["pipecat"], saved["env"]))
-        sys.exit(0)
     if a.child:
         print(json.dumps(_child(a.child, a.arg)))
         sys.exit(0)
     t_all = time.perf_counter()
-    fs = flowspec_results(a.reps)
-    pc = None if a.no_pipecat else pipecat_results(a.pipecat_reps)
-    pc = pc or stored_pipecat()
-    env = {"python": platform.python_version(), "cpus": os.cpu_count(),
-           "load_1min": os.getloadavg()[0], "reps": a.reps,
-           "date": time.strftime("%Y-%m-%d %H:%M"), "runtime_s": time.perf_counter() - t_all}
-    md = render(fs, pc, env)
-    print(md)
+    result = measure(a.reps, not a.no_pipecat)
+    result.update({"reps": a.reps, "params": params(), "env": {
+        "python": platform.python_version(), "cpus": os.cpu_count(),
+        "load_1min": os.getloadavg()[0], "date": time.strftime("%Y-%m-%d %H:%M"),
+        "runtime_s": time.perf_counter() - t_all}})
     if not a.no_write:
+        md = render(result)
         write_section("executor", md)
         sys.stderr.write("wrote tools/bench/RESULTS.md (executor section)\n")
-    print(json.dumps({"flowspec": fs, "pipecat": pc, "env": env}))
+        print(md)
+    print(json.dumps(result))

@@ -1,9 +1,11 @@
-"""Realtime sessions through the real server, the real realtime node and the emulator.
+"""Inside the server: the time flowspec adds between a model audio delta arriving and the
+transport sending it.
 
     python tools/bench/realtime.py latency [--seconds 10]
-    python tools/bench/realtime.py sessions [--levels 25,50,100] [--seconds 8]
 
-`latency`: time flowspec adds between a model audio delta arriving and the transport sending it.
+`sessions.py` measures the same delta from outside (emulator send → bytes on the caller's socket)
+with many sessions; this is the span inside one session, split in two.
+
 The emulator runs in another process (20 ms deltas in real time); the server runs in this process
 with two bench-only seams, both public constructor arguments: the realtime node gets a `connect`
 whose socket stamps each message as it comes off the model WebSocket (before JSON parsing, as the
@@ -11,12 +13,6 @@ default socket does it), and the browser transport gets a `Connection` whose soc
 `send_bytes`. The k-th `response.output_audio.delta` is paired with the k-th audio send. One
 browser client streams 20 ms frames of silence in and receives the reply.
 
-`sessions`: the largest number of concurrent browser sessions that keep up. `flowspec serve` runs
-alone in its own process (its CPU is flowspec's), the emulator in another, the clients in this
-one. Each client streams 50 frames/s in and receives a real-time spoken reply (20 ms deltas).
-A level keeps up when, over the window after a warm-up, every session received >= 99 % of the
-reply audio real time allows, the emulator received >= 99 % of the audio the clients sent, and
-the reply's backlog (arrival lag against the audio's own timeline) stays under 100 ms at p99.
 The last stdout line is the JSON result.
 """
 
@@ -25,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,19 +31,12 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import pct  # noqa: E402
 from _loadgen import (  # noqa: E402
-    BYTES_PER_MS,
-    FRAME_MS,
-    Client,
-    cpu_seconds,
     emulator_process,
     free_port,
-    run_client,
-    server_process,
     spec_file,
 )
 
 WARMUP_S = 3.0
-BACKLOG_LIMIT_MS = 100.0
 
 
 # -- latency: in-process server with stamping seams ---------------------------------------------
@@ -169,102 +157,9 @@ async def _latency(seconds: float) -> dict[str, Any]:
             "paired": len(added), "added": pct(added), "to_transport": pct(to_transport)}
 
 
-# -- sessions per core: server, emulator and clients in three processes -------------------------
-
-
-def _level(m: int, seconds: float) -> dict[str, Any]:
-    with emulator_process() as emu, spec_file(emu.realtime_url) as spec, \
-            server_process(spec) as (server, port):
-        return asyncio.run(_drive(m, seconds, emu, server.pid, port))
-
-
-async def _drive(m: int, seconds: float, emu: Any, server_pid: int, port: int) -> dict[str, Any]:
-    url = f"ws://127.0.0.1:{port}/ws"
-    clients = [Client() for _ in range(m)]
-    t_start = time.perf_counter()
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        ramp_s = min(2.0, m * 0.004)
-        stop_at = t_start + ramp_s + WARMUP_S + seconds + 0.5
-        tasks = []
-        for i, client in enumerate(clients):
-            tasks.append(asyncio.create_task(run_client(
-                http, url, stop_at, client, phase_s=(i / m) * FRAME_MS / 1000)))
-            if ramp_s:
-                await asyncio.sleep(ramp_s / m)
-        await asyncio.sleep(max(0.0, t_start + ramp_s + WARMUP_S - time.perf_counter()))
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, emu.stats)
-        w0, c0, e0 = time.perf_counter(), cpu_seconds(server_pid), cpu_seconds(emu.proc.pid)
-        p0 = time.process_time()
-        await asyncio.sleep(seconds)
-        w1, c1, e1 = time.perf_counter(), cpu_seconds(server_pid), cpu_seconds(emu.proc.pid)
-        p1 = time.process_time()
-        emu_stats = await loop.run_in_executor(None, emu.stats)
-        await asyncio.gather(*tasks)
-    w0n, w1n = int(w0 * 1e9), int(w1 * 1e9)
-    window_ms = (w1 - w0) * 1e3
-    out_ratio: list[float] = []
-    backlog: list[int] = []
-    errors = [c.error for c in clients if c.error]
-    sent_bytes = 0
-    for client in clients:
-        in_window = [(t, b) for t, b in client.received if w0n <= t <= w1n]
-        out_ratio.append(sum(b for _, b in in_window) / BYTES_PER_MS / window_ms)
-        sent_bytes += sum(960 for t in client.sent if w0n <= t <= w1n)
-        timeline, lags = 0.0, []
-        for t, b in in_window:
-            lags.append(t / 1e6 - timeline)
-            timeline += b / BYTES_PER_MS
-        if lags:
-            floor = min(lags)
-            backlog.extend(int((lag - floor) * 1e6) for lag in lags)
-    appended = sum(c["appended_bytes"] for c in emu_stats["connections"])
-    in_ratio = appended / sent_bytes if sent_bytes else 0.0
-    bl = pct(backlog)
-    kept_up = (not errors and min(out_ratio, default=0) >= 0.99 and in_ratio >= 0.99
-               and bl.get("p99_us", 1e12) / 1e3 <= BACKLOG_LIMIT_MS)
-    return {"M": m, "kept_up": kept_up, "errors": len(errors), "first_error": errors[:1],
-            "server_cpu": (c1 - c0) / (w1 - w0), "emulator_cpu": (e1 - e0) / (w1 - w0),
-            "clients_cpu": (p1 - p0) / (w1 - w0),
-            "out_ratio_min": min(out_ratio, default=0),
-            "out_ratio_median": statistics.median(out_ratio) if out_ratio else 0,
-            "in_ratio": in_ratio,
-            "backlog_p50_ms": bl.get("p50_us", 0) / 1e3, "backlog_p99_ms": bl.get("p99_us", 0)
-            / 1e3}
-
-
-def sessions(levels: list[int], seconds: float) -> dict[str, Any]:
-    """Ramp through `levels` until one does not keep up (then one level halfway back)."""
-    rows: list[dict[str, Any]] = []
-    best: dict[str, Any] | None = None
-    for m in levels:
-        row = _level(m, seconds)
-        sys.stderr.write(f"  sessions M={m}: kept up {row['kept_up']}, server CPU "
-                         f"{row['server_cpu']:.2f}, emulator {row['emulator_cpu']:.2f}, "
-                         f"clients {row['clients_cpu']:.2f}\n")
-        rows.append(row)
-        if not row["kept_up"]:
-            low = best["M"] if best else 0
-            if m - low > max(10, m // 5):
-                mid = (low + m) // 2
-                row = _level(mid, seconds)
-                rows.append(row)
-                if row["kept_up"]:
-                    best = row
-            break
-        best = row
-    return {"levels": rows, "best": best, "window_s": seconds, "warmup_s": WARMUP_S}
-
-
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["latency", "sessions"])
-    ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--levels", default="25,50,100,150,200,300,400,600")
+    ap.add_argument("what", choices=["latency"])
+    ap.add_argument("--seconds", type=float, default=10.0)
     a = ap.parse_args()
-    if a.what == "latency":
-        result = asyncio.run(_latency(a.seconds))
-    else:
-        result = sessions([int(x) for x in a.levels.split(",")], a.seconds)
-    print(json.dumps(result))
+    print(json.dumps(asyncio.run(_latency(a.seconds))))
