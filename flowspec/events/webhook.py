@@ -35,7 +35,7 @@ from flowspec import limits
 from flowspec.conversation.events import CallEnding, CallStarted, TranscriptItem
 from flowspec.conversation.template import render_all
 from flowspec.errors import UsageError
-from flowspec.events.delivery import Delivery, Outgoing, PostFailed
+from flowspec.events.delivery import Delivery, Outgoing, Post, PostFailed
 from flowspec.events.signing import SIGNATURE_HEADER, sign
 from flowspec.frames import Frame
 from flowspec.nodes.netguard import GuardedClient, PrivateAddressRefused
@@ -66,10 +66,11 @@ class WebhookEventSettled(BusEvent):
 
 class WebhookNode:
     """One session's `events.webhook`. `resolver` is the host name lookup the network policy
-    guards (aiohttp's default when None)."""
+    guards (aiohttp's default when None); `post` replaces the HTTP request itself (a scenario
+    run keeps the events instead of sending them)."""
 
     def __init__(self, ctx: Context, *, resolver: AbstractResolver | None = None,
-                 flush_budget_s: float = FLUSH_BUDGET_S) -> None:
+                 flush_budget_s: float = FLUSH_BUDGET_S, post: Post | None = None) -> None:
         if not isinstance(ctx.spec, WebhookSpec):
             raise UsageError(f"Node {ctx.node_id!r} needs an events.webhook spec, "
                              f"not {ctx.spec!r}.")
@@ -77,7 +78,7 @@ class WebhookNode:
         self.spec: WebhookSpec = ctx.spec
         self._client = GuardedClient(resolver)
         self._wanted = frozenset(self.spec.events)
-        self.delivery = Delivery(self._post, self._headers, capacity=self.spec.queue_size,
+        self.delivery = Delivery(post or self._post, self._headers, capacity=self.spec.queue_size,
                                  max_retries=self.spec.max_retries,
                                  backoff_s=self.spec.backoff_s, on_settled=self._settled)
         self._subscription: Subscription | None = None
@@ -182,8 +183,9 @@ class WebhookNode:
         headers = {**self.spec.headers, "Content-Type": "application/json",
                    "User-Agent": "flowspec-webhook", "X-Flowspec-Event": event.type,
                    "X-Flowspec-Delivery": event.id}
-        if self.spec.secret is not None:
-            headers[SIGNATURE_HEADER] = sign(self.spec.secret.get_secret_value(), event.body)
+        secret = self.spec.secret.get_secret_value() if self.spec.secret is not None else ""
+        if secret:  # an empty one (`${SECRET:-}` unset) signs nothing
+            headers[SIGNATURE_HEADER] = sign(secret, event.body)
         return headers
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> int:

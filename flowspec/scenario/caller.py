@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from flowspec.audio import AudioFormat, convert, read_wav
+from flowspec.conversation.clock import ManualClock
 from flowspec.emulator import voice
 from flowspec.frames import (
     AudioFrame,
@@ -154,6 +155,8 @@ class ScenarioCaller:
                 self.heard.append(self._now)
                 if self.on_turn is not None:
                     self.on_turn()
+                if index == 0 and _speaks_first(self.ctx):
+                    await self._settle(reply=True)  # the opening counts as turn 1's
                 if turn.hang_up:
                     reason = "the caller hung up"
                     break
@@ -183,6 +186,7 @@ class ScenarioCaller:
                               AudioFormat("pcm16", 24000))
         elif turn.silence_s is not None:
             await self._silence(turn.silence_s * 1000)
+            await self._pass_time(turn.silence_s)
         elif turn.dtmf is not None:
             for digit in turn.dtmf:
                 await self.ctx.emit(DTMFFrame(digit=digit))
@@ -206,6 +210,22 @@ class ScenarioCaller:
         silent = b"\xff" if self.format.encoding == "pcmu" else \
             b"\xd5" if self.format.encoding == "pcma" else b"\x00"
         await self._feed(silent * size)
+
+    async def _pass_time(self, seconds: float) -> None:
+        """Let `seconds` of the conversation's clock pass: the silence a caller keeps is what
+        idle prompts and the longest call count. Time jumps from one timer to the next, and the
+        bot's answer to each is awaited, so a minute of silence takes a fraction of a second."""
+        clock = self.ctx.call.clock
+        if not isinstance(clock, ManualClock):
+            return
+        end = clock.now() + seconds
+        while True:
+            wake = clock.next_wake()
+            if wake is None or wake > end:
+                break
+            await clock.advance(max(0.0, wake - clock.now()))
+            await self._settle(reply=False)
+        await clock.advance(max(0.0, end - clock.now()))
 
     async def _feed(self, data: bytes) -> None:
         assert self.format is not None
@@ -259,6 +279,12 @@ class ScenarioCaller:
         except TimeoutError:
             what = "kept talking" if self._replies > started else "never answered"
             raise ScenarioError(f"the bot {what} within {self.timeout_s:g} s") from None
+
+
+def _speaks_first(ctx: Context) -> bool:
+    conversation = ctx.call.conversation
+    return conversation is not None and conversation.opening is not None and \
+        conversation.opening.mode == "speak_first"
 
 
 class ScenarioError(Exception):

@@ -29,6 +29,8 @@ class Observed:
     ended: str | None = None
     """Why the call ended, once it has."""
     latencies_ms: list[float] = field(default_factory=list)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
+    """The events the spec's webhooks would have posted."""
 
 
 def check(expectation: Expectation, seen: Observed) -> str | None:
@@ -79,6 +81,12 @@ def check(expectation: Expectation, seen: Observed) -> str | None:
         case "no_error":
             return f"the caller was told: {_quote(' | '.join(seen.errors))}" \
                 if value and seen.errors else None
+        case "webhook":
+            if any(_contains(event, value) for event in seen.webhooks):
+                return None
+            kinds = ", ".join(str(e.get("type")) for e in seen.webhooks) or "none"
+            return (f"no webhook event holding {json.dumps(value, ensure_ascii=False)}; "
+                    f"events: {kinds}")
         case "latency_added_ms":
             if not seen.latencies_ms:
                 return "no reply audio arrived to time"

@@ -86,7 +86,11 @@ class Expectation(StrictModel):
     no_audio_after_interrupt: bool | None = _field(
         description="`true`: no bot audio of an interrupted reply reached the caller after the "
         "interruption did.")
-    call_ended: Ended | None = _field(description="The call ended (optionally: why).")
+    call_ended: Ended | None = _field(description="The call ended (optionally: why: "
+                                      "`end_call`, `idle`, `max_duration`, `refused`, ...).")
+    webhook: dict[str, Any] | None = _field(
+        description="An event the spec's `events.webhook` nodes would post (a partial object), "
+        "e.g. `{type: call.ended, data: {reason: end_call}}`. In a scenario they post nowhere.")
     error: TextMatch | None = _field(description="An error the caller was told of.")
     no_error: bool | None = _field(description="`true`: the caller was told of no error.")
     latency_added_ms: Count | None = _field(
@@ -153,7 +157,9 @@ ACTIONS = ("text", "say", "audio", "barge_in", "silence_s", "dtmf", "hang_up")
 class Scenario(StrictModel):
     name: str = _field(..., description="What the scenario shows; `flowspec test -k` selects "
                        "by it.", min_length=1, max_length=200)
-    variables: dict[str, Any] = _field(default_factory=dict, description="Per-call values.")
+    variables: dict[str, Any] = _field(default_factory=dict, description="The call's values "
+                                       "for the spec's `variables:` (as a connection gives "
+                                       "them).")
     model: dict[str, Any] | None = _field(
         description="What the model does: the emulator's script (`rules:` and "
         "`audio_transcripts:`, as in a script file). Skipped with `--live`.")

@@ -15,11 +15,14 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from flowspec.audio import AudioFormat
+from flowspec.conversation.clock import ManualClock
 from flowspec.errors import Diagnostic, FlowspecError
+from flowspec.events.webhook import WebhookNode
 from flowspec.runtime.bus import Bus, BusEvent, FunctionCallEnded
 from flowspec.scenario.caller import ScenarioCaller, ScenarioError
 from flowspec.scenario.expect import Observed, check
@@ -135,6 +138,8 @@ class _Call:
     """Per turn: how many recorded messages there were when it began."""
     ended: str
     call_seconds: float
+    webhooks: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """(turn, event) of each event the spec's webhooks would have posted."""
 
 
 async def _call(loaded: LoadedTestFile, item: LoadedScenario, graph: CompiledGraph) -> _Call:
@@ -154,12 +159,22 @@ async def _call(loaded: LoadedTestFile, item: LoadedScenario, graph: CompiledGra
 
     bus = Bus()
     bus.subscribe(lambda event: events.append((len(marks) - 1, event)))
-    session = Session(graph, registry=_registry(graph, caller_of, recording), bus=bus)
+    sent: list[tuple[int, dict[str, Any]]] = []
+
+    async def keep(body: bytes, headers: dict[str, str]) -> int:
+        # A scenario's webhooks post nowhere: their events are kept for `webhook:` checks.
+        sent.append((len(marks) - 1, json.loads(body)))
+        return 204
+
+    registry = _registry(graph, caller_of, recording)
+    registry.register("events.webhook", partial(WebhookNode, post=keep))
+    session = Session(graph, registry=registry, bus=bus, clock=ManualClock(),
+                      variables=item.scenario.variables)
     async with session:
         await session.wait()
     [caller] = holder
     seconds = sum(h.audio_ms for h in caller.heard) / 1000 + _spoken_seconds(item.scenario)
-    return _Call(caller, recording, events, marks, session.close_reason, seconds)
+    return _Call(caller, recording, events, marks, session.close_reason, seconds, sent)
 
 
 def _spoken_seconds(scenario: Scenario) -> float:
@@ -252,6 +267,7 @@ def _observed(call: _Call, turn: int | None) -> Observed:
     seen.latencies_ms = [(a - p) * 1000 for p, a in zip(provider, arrived, strict=False)]
     if turn is None or turn == len(call.caller.heard) - 1:
         seen.ended = call.ended
+    seen.webhooks = [event for index, event in call.webhooks if turn is None or index == turn]
     return seen
 
 

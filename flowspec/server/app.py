@@ -202,7 +202,8 @@ class Server:
                            request: web.Request) -> None:
         connection = Connection(socket=AiohttpClientSocket(ws), spec_name=graph.name,
                                 spec_version=graph.version, remote=request.remote or "",
-                                on_frame=self.metrics.frame_counter(graph.name, entry))
+                                on_frame=self.metrics.frame_counter(graph.name, entry),
+                                query=dict(request.query))
         session = Session(graph, registry=self._factory(graph, connection), bus=self.bus)
         self.sessions[session.id] = session
         self._idle.clear()
@@ -238,7 +239,15 @@ class Server:
         host = request.headers.get("X-Forwarded-Host", request.host)
         url = stream_url(spec.public_url, scheme, host, spec.path)
         params: dict[str, str] = {k: form[k] for k in ("From", "To", "CallSid") if k in form}
+        # A number's webhook URL may carry the call's variables (`?customer_name=Ann`): the
+        # declared ones travel on as stream parameters.
+        declared = self._graph_of(spec).spec.variables
+        params |= {k: v for k, v in request.query.items() if k in declared}
         return web.Response(text=twiml(url, params), content_type="application/xml")
+
+    def _graph_of(self, spec: NodeSpec) -> CompiledGraph:
+        return next((g for g in self.current.values() if spec in g.nodes.values()),
+                    self.graphs[0])
 
     def _name_of(self, spec: NodeSpec) -> str:
         return next((g.name for g in self.current.values() if spec in g.nodes.values()), "")

@@ -159,7 +159,8 @@ def _url_rules(doc: Document, pointer: str, node: HttpToolSpec | WebhookSpec,
 
 def webhook_rules(doc: Document, base: str, node: WebhookSpec) -> Iterator[Diagnostic]:
     yield from _url_rules(doc, f"{base}/url", node, "a webhook")
-    if node.secret is not None and f"{base}/secret" not in doc.interpolated:
+    if node.secret is not None and node.secret.get_secret_value() and \
+            f"{base}/secret" not in doc.interpolated:
         yield doc.diagnostic("secret.literal", "`secret` is written in the spec: anyone who "
                              "reads the file can sign events", f"{base}/secret",
                              severity=Severity.WARNING,

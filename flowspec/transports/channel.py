@@ -13,10 +13,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from flowspec.conversation.variables import VariableRefused
 from flowspec.frames import EndFrame
 from flowspec.runtime.node import Context
 from flowspec.transports.wire import (
     CLOSE_GOING_AWAY,
+    CLOSE_POLICY,
     CLOSE_TOO_BIG,
     ClientMessageError,
     Connection,
@@ -44,7 +46,15 @@ class ClientChannel:
 
     async def open(self, on_message: MessageHandler, on_binary: BinaryHandler | None = None,
                    **greeting: Any) -> None:
-        """Greet the client and start receiving in a task the session owns."""
+        """Begin the call with the variables of the connection's query string, greet the
+        client and start receiving in a task the session owns. A call whose variables break
+        the spec is told why, and ends before anything reaches the model."""
+        try:
+            self.ctx.call.begin(self.connection.query, transport=self.ctx.spec.type)
+        except VariableRefused as exc:
+            await self.send({"type": "error", "code": exc.code, "message": str(exc),
+                             "fatal": True})
+            return
         await self.send({
             "type": "session.started", "session_id": self.ctx.session_id,
             "spec": {"name": self.connection.spec_name, "version": self.connection.spec_version},
@@ -56,8 +66,10 @@ class ClientChannel:
     async def close(self) -> None:
         if self.connection.socket.closed:
             return
-        await self.send({"type": "session.ended"})
-        await self.connection.socket.close(self.close_code, "session ended")
+        reason, message = ended(self.ctx.call.end_reason, self.ctx.call.end_detail)
+        await self.send({"type": "session.ended", "reason": reason, "message": message})
+        code = CLOSE_POLICY if reason == "refused" else self.close_code
+        await self.connection.socket.close(code, "session ended")
 
     async def _receive(self, on_message: MessageHandler, on_binary: BinaryHandler | None) -> None:
         # Whatever ends the loop, the session is asked to end: a session whose client is no
@@ -95,6 +107,27 @@ class ClientChannel:
             except ClientMessageError as exc:
                 await socket.send_text(error_message(exc.code, str(exc)))
         return "client disconnected"
+
+
+_ENDED = {
+    "client ended the session": ("hangup", "You ended the call."),
+    "client disconnected": ("disconnected", "The connection closed."),
+    "server shutting down": ("shutdown", "The server is shutting down."),
+}
+
+
+def ended(reason: str, detail: str) -> tuple[str, str]:
+    """`(reason code, sentence)` of `session.ended`: the conversation's own codes (`end_call`,
+    `idle`, `max_duration`, `refused`) with their sentence, the session's known reasons by
+    name. Any other reason is internal (a node's failure, say): the server log has it, the
+    client gets `ended`."""
+    if reason in _ENDED:
+        return _ENDED[reason]
+    if reason in ("end_call", "idle", "max_duration", "refused"):
+        return reason, detail
+    if "model connection could not be restored" in reason:
+        return "model_unavailable", "The bot lost its connection to the model."
+    return "ended", "The call ended."
 
 
 def user_text(body: dict[str, Any]) -> str:

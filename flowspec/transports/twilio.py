@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from flowspec.conversation.variables import VariableRefused
 from flowspec.frames import (
     AudioFrame,
     BotSpeechEndedFrame,
@@ -41,6 +42,8 @@ from flowspec.transports.wire import (
 )
 
 MAX_MESSAGE_BYTES = 65_536  # Twilio sends 20 ms chunks: a few hundred bytes each
+MAX_PARAMETERS = 64
+MAX_PARAMETER_CHARS = 4_000
 
 
 class TwilioTransport:
@@ -59,6 +62,11 @@ class TwilioTransport:
         self.custom_parameters: dict[str, str] = {}
         self._media_ms = 0.0
         self._marks = 0
+
+    @property
+    def reports_caller(self) -> bool:
+        """With a stream, the call begins at its `start`, with its custom parameters."""
+        return self.connection is not None
 
     async def start(self) -> None:
         if self.connection is not None:
@@ -168,11 +176,28 @@ class TwilioTransport:
         self.call_sid = call_sid if isinstance(call_sid, str) else None
         params = start.get("customParameters")
         if isinstance(params, dict):
-            self.custom_parameters = {str(k): str(v) for k, v in params.items()}
+            self.custom_parameters = {str(k)[:100]: str(v)[:MAX_PARAMETER_CHARS]
+                                      for k, v in list(params.items())[:MAX_PARAMETERS]}
+        self._begin()
         self.ctx.publish(ClientConnected(
             session_id=self.ctx.session_id, node_id=self.ctx.node_id, transport="twilio",
             details={"stream_sid": sid, "call_sid": self.call_sid,
                      "custom_parameters": dict(self.custom_parameters)}))
+
+    def _begin(self) -> None:
+        """The call's variables: the stream's `<Parameter>`s, less the ones flowspec's own TwiML
+        adds (`From` and `To`, or parameters named `caller` and `called`, become those
+        built-ins)."""
+        values = dict(self.custom_parameters)
+        caller = values.pop("From", "") or values.pop("caller", "")
+        called = values.pop("To", "") or values.pop("called", "")
+        for name in ("CallSid", "caller", "called"):
+            values.pop(name, None)
+        try:
+            self.ctx.call.begin(values, transport="transport.twilio", caller=caller,
+                                called=called)
+        except VariableRefused:
+            pass  # Twilio shows a caller nothing: the refusal is logged, and the call ends
 
     async def _on_media(self, body: dict[str, Any]) -> None:
         assert self.connection is not None

@@ -102,6 +102,11 @@ class WebsocketTransport:
         self.channel = None if connection is None else ClientChannel(
             ctx, connection, max_message_bytes=self.max_message_bytes)
 
+    @property
+    def reports_caller(self) -> bool:
+        """With a client, the call begins with the variables of its connection's query."""
+        return self.channel is not None
+
     async def start(self) -> None:
         if self.channel is not None:
             await self.channel.open(self._on_message, self._on_audio,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flowspec import limits
@@ -59,6 +59,8 @@ class Connection:
     spec_version: int = 1
     remote: str = ""
     on_frame: Callable[[str, str], None] | None = None
+    query: Mapping[str, str] = field(default_factory=dict)
+    """The connection request's query string: the call's variables (`?customer_name=Ann`)."""
 
     def count(self, direction: str, kind: str) -> None:
         if self.on_frame is not None:

@@ -111,7 +111,7 @@ async def test_a_receive_loop_that_fails_ends_the_session_once_and_closes_the_so
     assert ended.cancelled
     assert "a bug in a handler" in session.close_reason
     assert pair.client.close_code == CLOSE_GOING_AWAY
-    assert await pair.client.receive_json() == {"type": "session.ended"}
+    assert (await pair.client.receive_json())["type"] == "session.ended"
     logged = [r for r in caplog.records if r.levelno >= logging.WARNING
               and "a bug in a handler" in r.getMessage()]
     assert len(logged) == 1
