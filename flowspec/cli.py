@@ -286,21 +286,24 @@ def cmd_patch(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     import asyncio
 
-    from flowspec.server.commands import chat, load_graphs
+    from flowspec.server.commands import call_variables, chat, load_graphs
     from flowspec.server.logging import configure_cli_logging
 
     graphs = load_graphs([args.spec], sys.stderr, "chat")
     if isinstance(graphs, int):
         return graphs
+    values = call_variables(graphs[0], args.variables, "chat")
+    if isinstance(values, int):
+        return values
     configure_cli_logging("chat")
-    return asyncio.run(chat(graphs[0]))
+    return asyncio.run(chat(graphs[0], variables=values))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
     from flowspec.audio import read_wav
-    from flowspec.server.commands import load_graphs, run
+    from flowspec.server.commands import call_variables, load_graphs, run
     from flowspec.server.logging import configure_cli_logging
 
     graphs = load_graphs([args.spec], sys.stderr, "run")
@@ -324,8 +327,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"flowspec run: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    values = call_variables(graph, args.variables, "run")
+    if isinstance(values, int):
+        return values
     configure_cli_logging("run")
-    return asyncio.run(run(graph, input_path=source, output_path=args.output))
+    return asyncio.run(run(graph, input_path=source, output_path=args.output, variables=values))
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
@@ -527,6 +533,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="talk to a text bot in the terminal")
     p.add_argument("spec", metavar="SPEC")
+    _var_option(p)
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("nodes", help="every node type: its family, package, ports and live "
@@ -538,6 +545,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--in", dest="input", metavar="WAV", help="input WAV file")
     p.add_argument("--out", dest="output", metavar="WAV", help="output WAV file")
+    _var_option(p)
     p.set_defaults(func=cmd_run)
 
     wanted = next((a for a in argv if not a.startswith("-")), None)
@@ -552,6 +560,12 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         configure(p)
         p.set_defaults(func=run)
     return parser
+
+
+def _var_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--var", dest="variables", action="append", default=[],
+                   metavar="NAME=VALUE", help="a value for one of the spec's `variables:` "
+                   "(read as its type, checked before the call starts); repeatable")
 
 
 def _unavailable(name: str) -> int:

@@ -61,6 +61,13 @@ class Call:
         """The entry transport reports what the caller has heard (`reports_playback`)."""
 
     @property
+    def speaks_first(self) -> bool:
+        """The bot opens the call (`opening: {mode: speak_first}`): a caller that is a file or
+        a script hears it out before talking."""
+        opening = self.conversation.opening if self.conversation is not None else None
+        return opening is not None and opening.mode == "speak_first"
+
+    @property
     def began(self) -> bool:
         return self._ready.is_set()
 

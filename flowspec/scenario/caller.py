@@ -155,7 +155,7 @@ class ScenarioCaller:
                 self.heard.append(self._now)
                 if self.on_turn is not None:
                     self.on_turn()
-                if index == 0 and _speaks_first(self.ctx):
+                if index == 0 and self.ctx.call.speaks_first:
                     await self._settle(reply=True)  # the opening counts as turn 1's
                 if turn.hang_up:
                     reason = "the caller hung up"
@@ -279,12 +279,6 @@ class ScenarioCaller:
         except TimeoutError:
             what = "kept talking" if self._replies > started else "never answered"
             raise ScenarioError(f"the bot {what} within {self.timeout_s:g} s") from None
-
-
-def _speaks_first(ctx: Context) -> bool:
-    conversation = ctx.call.conversation
-    return conversation is not None and conversation.opening is not None and \
-        conversation.opening.mode == "speak_first"
 
 
 class ScenarioError(Exception):

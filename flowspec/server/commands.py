@@ -79,9 +79,11 @@ class Outcome:
 
 async def one_session(graph: CompiledGraph, factory: Callable[..., object],
                       env: Mapping[str, str] | None, pace: float, command: str,
-                      registry: Registry | None = None) -> Outcome:
+                      registry: Registry | None = None,
+                      variables: Mapping[str, str] | None = None) -> Outcome:
     """One session of `graph` with its entry transport built by `factory` (over `registry`,
-    default every node type), until it ends or SIGINT/SIGTERM."""
+    default every node type), with the call's `variables` (`--var`), until it ends or
+    SIGINT/SIGTERM."""
     from flowspec.runtime.bus import Bus
     from flowspec.runtime.node import NodeFactory
     from flowspec.runtime.registry import DEFAULT_REGISTRY
@@ -99,7 +101,8 @@ async def one_session(graph: CompiledGraph, factory: Callable[..., object],
             [served] = offline.graphs
             entry: NodeFactory = factory  # type: ignore[assignment]
             session = Session(served, registry=with_entry(registry or DEFAULT_REGISTRY, served,
-                                                          entry), bus=Bus())
+                                                          entry), bus=Bus(),
+                              variables=variables)
             try:
                 async with session:
                     waiting = asyncio.ensure_future(session.wait())
@@ -120,7 +123,8 @@ async def one_session(graph: CompiledGraph, factory: Callable[..., object],
         restore()
 
 
-async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None) -> int:
+async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None,
+               variables: Mapping[str, str] | None = None) -> int:
     """A console conversation with `graph`, its entry transport replaced by the console."""
     import functools
 
@@ -128,7 +132,7 @@ async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None) ->
 
     io = await ConsoleIO.stdio()
     factory = functools.partial(ConsoleTransport, io=io)
-    outcome = await one_session(graph, factory, env, 0.0, "chat")
+    outcome = await one_session(graph, factory, env, 0.0, "chat", variables=variables)
     if outcome.code == EXIT_OK and _failed(outcome.reason):
         print(f"flowspec chat: {outcome.reason}", file=sys.stderr)
         return EXIT_INVALID
@@ -136,7 +140,8 @@ async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None) ->
 
 
 async def run(graph: CompiledGraph, *, input_path: str | None, output_path: str | None,
-              env: Mapping[str, str] | None = None, out: TextIO = sys.stdout) -> int:
+              env: Mapping[str, str] | None = None, out: TextIO = sys.stdout,
+              variables: Mapping[str, str] | None = None) -> int:
     """One batch session: `input_path` in, the bot's audio to `output_path`, transcripts to
     `out`. The entry transport is replaced by the WAV transport (keeping its audio format).
     0 when the bot answered with audio (written to `output_path`); 1 when it did not (the
@@ -148,7 +153,7 @@ async def run(graph: CompiledGraph, *, input_path: str | None, output_path: str 
 
     factory = functools.partial(WavTransport, input_path=input_path, output_path=output_path,
                                 echo=out)
-    outcome = await one_session(graph, factory, env, 0.0, "run")
+    outcome = await one_session(graph, factory, env, 0.0, "run", variables=variables)
     if outcome.code != EXIT_OK:
         return outcome.code
     wav = outcome.entry
@@ -166,6 +171,26 @@ async def run(graph: CompiledGraph, *, input_path: str | None, output_path: str 
     if output_path:
         print(f"wrote {output_path}", file=out)
     return EXIT_OK
+
+
+def call_variables(graph: CompiledGraph, assignments: Sequence[str],
+                   command: str) -> dict[str, str] | int:
+    """The `--var NAME=VALUE` options as the call's values, checked against the spec's
+    `variables:` now (a bad one is a usage error, before anything starts), or an exit code."""
+    from flowspec.conversation.variables import (
+        CallFacts,
+        VariableRefused,
+        parse_assignments,
+        resolve,
+    )
+
+    try:
+        values = parse_assignments(list(assignments))
+        resolve(graph.spec.variables, values, CallFacts(session_id=""))
+    except VariableRefused as exc:
+        print(f"flowspec {command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return values
 
 
 def _failed(reason: str) -> bool:

@@ -127,6 +127,9 @@ class WavTransport:
         silence = bytes(int(self.format.bytes_per_second * self.trailing_silence_ms / 1000)
                         // self.format.frame_size * self.format.frame_size)
         data = self._input + silence
+        if self.ctx.call.speaks_first:
+            await self._settle()  # the caller hears the bot's opening out before talking
+            self._answered = False
         began = time.monotonic()
         sent_ms = 0.0
         for offset in range(0, len(data), step):

@@ -144,3 +144,38 @@ def test_a_missing_file_is_exit_2_everywhere(tmp_path: Path,
         err = capsys.readouterr().err
         assert "Traceback" not in err
         assert err.startswith(f"flowspec {command[0]}: ") or command[0] == "validate", err
+
+
+def test_var_fills_a_run_and_a_chat_and_a_bad_one_is_refused_first(tmp_path: Path) -> None:
+    rate = 24000
+    import numpy as np
+
+    t = np.arange(rate) / rate
+    speech = (np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 3 * t) * 12000).astype("<i2")
+    source, target = tmp_path / "question.wav", tmp_path / "answer.wav"
+    write_wav(source, AudioFormat("pcm16", rate), speech.tobytes())
+    spec = tmp_path / "greeter.yaml"
+    spec.write_text((ROOT / "specs" / "voice-assistant.yaml").read_text() + """
+variables:
+  customer_name: {default: there}
+conversation:
+  opening: {say: "Good morning, {{customer_name}}."}
+""")
+    result = subprocess.run(
+        [sys.executable, "-m", "flowspec.cli", "run", str(spec), "--in", str(source),
+         "--out", str(target), "--var", "customer_name=Ann"], cwd=ROOT, env=offline_env(),
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "assistant: Good morning, Ann." in result.stdout
+    chat = subprocess.run(
+        [sys.executable, "-m", "flowspec.cli", "chat", "specs/text-chat.yaml", "--var",
+         "customer=Al"], cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        timeout=60, input="")
+    assert chat.returncode == 2
+    assert "variable 'customer' is not declared by this bot" in chat.stderr
+    assert "Traceback" not in chat.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "flowspec.cli", "run", str(spec), "--in", str(source),
+         "--var", "customer_name"], cwd=ROOT, env=offline_env(), capture_output=True,
+        text=True, timeout=60)
+    assert bad.returncode == 2 and "is not NAME=VALUE" in bad.stderr
