@@ -32,6 +32,7 @@ from flowspec.runtime.bus import (
 )
 from flowspec.spec.compiled import CompiledGraph
 from flowspec.spec.models.base import NodeSpec
+from flowspec.spec.models.conversation import ConversationSpec
 
 log = logging.getLogger("flowspec.reload")
 
@@ -157,6 +158,8 @@ class Applier:
             except TimeoutError:
                 pass
             _read(outcome, changes, report, self.confirm_timeout)
+        if plan.conversation is not None:
+            _converse(session, plan.conversation)
         for planned in plan.changes:
             if id(planned) in handled:
                 continue
@@ -168,6 +171,15 @@ class Applier:
         if not report.deferred and not report.rejected:
             report.version = plan.to_version
         return report
+
+
+def _converse(session: LiveSession, new: ConversationSpec) -> None:
+    """A live call's conversation takes the new `idle` and `closing`: its driver reads them at
+    its next silence (a silence already counting keeps its length)."""
+    call = getattr(session, "call", None)
+    if call is not None and call.conversation is not None:
+        call.conversation = call.conversation.model_copy(
+            update={"idle": new.idle, "closing": new.closing})
 
 
 def _changes_by_node(plan: Plan) -> dict[str, list[PlannedChange]]:

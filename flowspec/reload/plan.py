@@ -20,7 +20,9 @@ from flowspec.families.family import LivePath
 from flowspec.families.registry import default_families
 from flowspec.reload.diff import Change, split_pointer
 from flowspec.spec.compiled import CompiledGraph
+from flowspec.spec.conversation_rules import conversation_model
 from flowspec.spec.models.base import Mutability, NodeSpec
+from flowspec.spec.models.conversation import ConversationSpec
 from flowspec.spec.models.tools import ToolNodeSpec
 
 Applies = Literal["live", "until_first_audio", "new_sessions", "rejected"]
@@ -83,6 +85,9 @@ class Plan:
     to_version: int
     changes: list[PlannedChange] = field(default_factory=list)
     actions: list[NodeAction] = field(default_factory=list)
+    conversation: ConversationSpec | None = None
+    """The new spec's conversation, when part of it applies to live calls (`idle`,
+    `closing`): each live call's driver reads it from its next silence on."""
 
     @property
     def rejected(self) -> list[PlannedChange]:
@@ -147,6 +152,8 @@ def build_plan(old: CompiledGraph, new: CompiledGraph, changes: list[Change], *,
     for change in changes:
         applies, reason = _where(change, old, new, served)
         plan.changes.append(PlannedChange(change, applies, reason))
+        if applies == "live" and split_pointer(change.pointer)[:1] == ["conversation"]:
+            plan.conversation = new.spec.conversation
         parts = split_pointer(change.pointer)
         if applies == "live" and change.node_id and len(parts) > 2 and \
                 _is_tool(new.nodes.get(change.node_id)):
@@ -165,6 +172,20 @@ def build_plan(old: CompiledGraph, new: CompiledGraph, changes: list[Change], *,
     return plan
 
 
+def _conversation_where(parts: list[str], change: Change, old: CompiledGraph,
+                        new: CompiledGraph) -> tuple[Applies, str]:
+    """`idle` and `closing` reach live calls that have a conversation; the rest of it, and the
+    variables, are read as a call begins."""
+    live_part = parts[0] == "conversation" and len(parts) >= 2 and \
+        parts[1] in ("idle", "closing")
+    same_model = old.spec.conversation is not None and new.spec.conversation is not None and \
+        conversation_model(old.spec) == conversation_model(new.spec)
+    if live_part and same_model and change.mutability in LIVE_CLASSES:
+        return "live", ("from each live call's next silence" if parts[1] == "idle"
+                        else "said when a live call reaches max_duration_s")
+    return "new_sessions", "read when a call begins"
+
+
 def _live_path(spec: NodeSpec) -> LivePath | None:
     """The live path of the node's family (None: its changes reach new sessions only)."""
     families = default_families()
@@ -181,6 +202,8 @@ def _where(change: Change, old: CompiledGraph, new: CompiledGraph,
     node_id = change.node_id
     if parts and parts[0] in ("name", "description") and len(parts) == 1:
         return "live", ""
+    if parts and parts[0] in ("conversation", "variables"):
+        return _conversation_where(parts, change, old, new)
     if node_id is None or len(parts) < 3:
         return "new_sessions", ""
     spec = new.nodes.get(node_id) or old.nodes.get(node_id)

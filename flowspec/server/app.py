@@ -32,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from flowspec import limits
+from flowspec.conversation.clock import Clock
 from flowspec.errors import FlowspecError, UsageError
 from flowspec.reload.source import SpecSource
 from flowspec.runtime.bus import Bus
@@ -65,12 +66,14 @@ class Server:
 
     def __init__(self, graphs: Sequence[CompiledGraph], *, registry: Registry = DEFAULT_REGISTRY,
                  bus: Bus | None = None, max_sessions: int = limits.MAX_SESSIONS,
-                 hosts: HostPolicy | None = None) -> None:
+                 hosts: HostPolicy | None = None, clock: Clock | None = None) -> None:
         self.graphs = tuple(graphs)
         self.current: dict[str, CompiledGraph] = {g.name: g for g in self.graphs}
         """What new sessions start from, by the name each spec was served under (hot reload
         replaces the graph; the routes stay)."""
         self.registry = registry
+        self.clock = clock
+        """What times each call's conversation (None: the event loop's clock)."""
         self.bus = bus or Bus()
         self.sessions: dict[str, Session] = {}
         self.metrics = ServerMetrics(self.bus, lambda: self.sessions.values(),
@@ -204,7 +207,8 @@ class Server:
                                 spec_version=graph.version, remote=request.remote or "",
                                 on_frame=self.metrics.frame_counter(graph.name, entry),
                                 query=dict(request.query))
-        session = Session(graph, registry=self._factory(graph, connection), bus=self.bus)
+        session = Session(graph, registry=self._factory(graph, connection), bus=self.bus,
+                          clock=self.clock)
         self.sessions[session.id] = session
         self._idle.clear()
         extra = {"session_id": session.id, "spec": graph.name, "remote": connection.remote}

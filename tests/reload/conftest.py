@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from flowspec.conversation.clock import Clock
 from flowspec.emulator import Emulator
 from flowspec.emulator.records import ConnectionRecord
 from flowspec.emulator.script import parse_script
@@ -139,7 +140,7 @@ def pointed(graph: CompiledGraph, emulator: Emulator) -> CompiledGraph:
 @asynccontextmanager
 async def serving(tmp_path: Path, text: str = VOICE, *, token: str | None = None,
                   script: str = SCRIPT, source: bool = False, spec: Path | None = None,
-                  write: bool = True) -> AsyncIterator[Served]:
+                  write: bool = True, clock: Clock | None = None) -> AsyncIterator[Served]:
     """A served spec. With `source`, its truth is the file `spec` (default `bot.yaml` in
     `tmp_path`, written from `text` unless `write` is false), as `flowspec serve` has it."""
     path = spec or tmp_path / "bot.yaml"
@@ -151,7 +152,7 @@ async def serving(tmp_path: Path, text: str = VOICE, *, token: str | None = None
         if source else None
     async with Emulator.start(pace=0, script=parse_script(script),
                               keep_records=True) as emulator:
-        server = Server([pointed(graph, emulator)])
+        server = Server([pointed(graph, emulator)], clock=clock)
         admin = attach(server, [(graph, text)], lambda g: pointed(g, emulator), token=token,
                        env={}, sources=sources)
         for reloader in admin.reloaders.values():

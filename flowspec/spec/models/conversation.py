@@ -117,6 +117,21 @@ class Utterance(StrictModel):
 class OpeningSpec(Utterance):
     """How a call begins."""
 
+    say: str | None = spec_field(
+        description="These exact words." + _TEMPLATED,
+        mutability=NEXT,
+        min_length=1,
+        max_length=4_000,
+        examples=["Hi {{customer_name}}, thanks for calling."],
+    )
+    prompt: str | None = spec_field(
+        description="An instruction the model answers with its own words." + _TEMPLATED,
+        mutability=NEXT,
+        min_length=1,
+        max_length=4_000,
+        examples=["Greet the caller by name and ask how you can help."],
+    )
+
     mode: Literal["speak_first", "wait_for_user"] = spec_field(
         "speak_first",
         description="`speak_first`: the bot talks as soon as the model is ready (`say`, "
