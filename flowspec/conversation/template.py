@@ -114,3 +114,14 @@ def fill_request(payload: Mapping[str, Any], values: Mapping[str, Any]) -> dict[
                         if isinstance(tool, Mapping) and isinstance(tool.get("description"), str)
                         else tool for tool in tools]
     return out
+
+
+def templated(payload: Mapping[str, Any]) -> bool:
+    """Whether `fill_request` would change anything in `payload`: a `{{` in its instructions
+    or a tool's description."""
+    instructions = payload.get("instructions")
+    if isinstance(instructions, str) and "{{" in instructions:
+        return True
+    tools = payload.get("tools")
+    return isinstance(tools, list) and any(
+        isinstance(t, Mapping) and "{{" in str(t.get("description") or "") for t in tools)

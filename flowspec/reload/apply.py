@@ -101,8 +101,14 @@ class Applier:
         return self.versions.get(session.id, session.graph.version)
 
     async def apply(self, plan: Plan, sessions: Iterable[LiveSession]) -> list[SessionReport]:
+        """Hand the plan to every session, then wait (at most `confirm_timeout`) for all their
+        providers' answers at once. Delivering is one pass over the sessions, with no task per
+        session: each node turns the delta into its update and writes it without waiting for
+        anything, so the last session's update leaves soon after the first one's."""
         live = list(sessions)
         outcomes: dict[tuple[str, str], _Outcome] = {}
+        waiting = _Countdown()
+        by_node = plan.changes_by_node
 
         def collect(event: BusEvent) -> None:
             node_id = getattr(event, "node_id", "")
@@ -110,14 +116,22 @@ class Applier:
             if outcome is None or getattr(event, "version", None) != plan.to_version:
                 return
             outcome.events.append(event)
-            if outcome.finished(event):
+            if not outcome.done.is_set() and outcome.finished(event):
                 outcome.done.set()
+                waiting.done()
 
         kinds = (SettingsApplied, SettingsConfirmed, SettingsDeferred, SettingsRejected)
         with self.bus.subscribe(collect, *kinds):
-            async with asyncio.TaskGroup() as tg:
-                tasks = [tg.create_task(self._session(plan, s, outcomes)) for s in live]
-        reports = [task.result() for task in tasks]
+            delivered = [await self._deliver(plan, s, by_node, outcomes, waiting)
+                         for s in live]
+            try:
+                async with asyncio.timeout(self.confirm_timeout):
+                    await waiting.wait()
+            except TimeoutError:
+                pass
+        handled = {id(c) for changes in by_node.values() for c in changes}
+        reports = [self._report(plan, session, report, sent, outcomes, handled)
+                   for session, (report, sent) in zip(live, delivered, strict=True)]
         for report in reports:
             self.versions[report.session_id] = report.version
         return reports
@@ -125,41 +139,54 @@ class Applier:
     def forget(self, session_id: str) -> None:
         self.versions.pop(session_id, None)
 
-    async def _session(self, plan: Plan, session: LiveSession,
-                       outcomes: dict[tuple[str, str], _Outcome]) -> SessionReport:
+    async def _deliver(self, plan: Plan, session: LiveSession,
+                       by_node: dict[str, list[PlannedChange]],
+                       outcomes: dict[tuple[str, str], _Outcome], waiting: _Countdown
+                       ) -> tuple[SessionReport, list[tuple[NodeAction, list[PlannedChange]]]]:
+        """Give each of the plan's actions to its node in `session`; what was sent, to read
+        the outcome of later."""
         previous = self.version_of(session)
         report = SessionReport(session.id, session.graph.version, previous)
-        by_node = _changes_by_node(plan)
-        handled: set[int] = set()
+        sent: list[tuple[NodeAction, list[PlannedChange]]] = []
         for action in plan.actions:
             changes = by_node.get(action.node_id, [])
-            handled.update(id(c) for c in changes)
             reason = _mismatch(session.graph, action)
             if reason:
                 report.deferred.extend(_entries(changes, reason))
                 continue
             outcome = outcomes[(session.id, action.node_id)] = _Outcome(
                 confirmed_by_provider=action.sends_update)
+            waiting.add()
             try:
                 node = session.node(action.node_id)
                 await node.handle(UpdateSettingsFrame(delta=action.delta,
                                                       version=plan.to_version), "in")
             except UsageError as exc:
                 report.rejected.extend(_entries(changes, str(exc)))
+                self._settled(outcome, waiting)
                 continue
             except Exception as exc:  # a failing node must not fail the reload of the others
                 log.warning("session %s: node %r failed to take settings version %d: %r",
                             session.id, action.node_id, plan.to_version, exc, exc_info=exc)
                 report.rejected.extend(_entries(changes, f"the node failed: {exc}"))
+                self._settled(outcome, waiting)
                 continue
-            try:
-                async with asyncio.timeout(self.confirm_timeout):
-                    await outcome.done.wait()
-            except TimeoutError:
-                pass
-            _read(outcome, changes, report, self.confirm_timeout)
+            sent.append((action, changes))
         if plan.conversation is not None:
             _converse(session, plan.conversation)
+        return report, sent
+
+    @staticmethod
+    def _settled(outcome: _Outcome, waiting: _Countdown) -> None:
+        if not outcome.done.is_set():
+            outcome.done.set()
+            waiting.done()
+
+    def _report(self, plan: Plan, session: LiveSession, report: SessionReport,
+                sent: list[tuple[NodeAction, list[PlannedChange]]],
+                outcomes: dict[tuple[str, str], _Outcome], handled: set[int]) -> SessionReport:
+        for action, changes in sent:
+            _read(outcomes[(session.id, action.node_id)], changes, report, self.confirm_timeout)
         for planned in plan.changes:
             if id(planned) in handled:
                 continue
@@ -173,6 +200,27 @@ class Applier:
         return report
 
 
+class _Countdown:
+    """Waits for a number of things to be done, with one event rather than a task each."""
+
+    def __init__(self) -> None:
+        self._left = 0
+        self._event = asyncio.Event()
+        self._event.set()
+
+    def add(self) -> None:
+        self._left += 1
+        self._event.clear()
+
+    def done(self) -> None:
+        self._left -= 1
+        if self._left <= 0:
+            self._event.set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
 def _converse(session: LiveSession, new: ConversationSpec) -> None:
     """A live call's conversation takes the new `idle` and `closing`: its driver reads them at
     its next silence (a silence already counting keeps its length)."""
@@ -180,17 +228,6 @@ def _converse(session: LiveSession, new: ConversationSpec) -> None:
     if call is not None and call.conversation is not None:
         call.conversation = call.conversation.model_copy(
             update={"idle": new.idle, "closing": new.closing})
-
-
-def _changes_by_node(plan: Plan) -> dict[str, list[PlannedChange]]:
-    """The live changes each model node's action carries (its own settings, and the tools it
-    calls)."""
-    found: dict[str, list[PlannedChange]] = {}
-    for action in plan.actions:
-        found[action.node_id] = [
-            c for c in plan.changes
-            if c.applies in ("live", "until_first_audio") and c.change.node_id in action.carries]
-    return found
 
 
 def _mismatch(graph: CompiledGraph, action: NodeAction) -> str:

@@ -122,9 +122,26 @@ class FieldInfo:
     privileged: bool = False
 
 
+_CLASSIFIED: dict[tuple[int, tuple[str, ...], str | None], tuple[Any, FieldInfo]] = {}
+_CLASSIFIED_LIMIT = 4096
+
+
 def classify(schema: dict[str, Any], tokens: list[str],
              node_type: str | None = None) -> FieldInfo:
-    """The `FieldInfo` of the value at `tokens` in documents of `schema`."""
+    """The `FieldInfo` of the value at `tokens` in documents of `schema` (remembered: a live
+    patch classifies the same few places again and again)."""
+    key = (id(schema), tuple(tokens), node_type)
+    known = _CLASSIFIED.get(key)
+    if known is not None and known[0] is schema:
+        return known[1]
+    if len(_CLASSIFIED) >= _CLASSIFIED_LIMIT:
+        _CLASSIFIED.clear()
+    info = _classify(schema, tokens, node_type)
+    _CLASSIFIED[key] = (schema, info)
+    return info
+
+
+def _classify(schema: dict[str, Any], tokens: list[str], node_type: str | None) -> FieldInfo:
     definitions = schema.get("definitions", {})
     current = [schema]
     found = FieldInfo()

@@ -90,6 +90,15 @@ class Plan:
     `closing`): each live call's driver reads it from its next silence on."""
 
     @property
+    def changes_by_node(self) -> dict[str, list[PlannedChange]]:
+        """The live changes each model node's action carries (its own settings, and the tools
+        it calls)."""
+        return {action.node_id: [c for c in self.changes
+                                 if c.applies in ("live", "until_first_audio")
+                                 and c.change.node_id in action.carries]
+                for action in self.actions}
+
+    @property
     def rejected(self) -> list[PlannedChange]:
         return [c for c in self.changes if c.applies == "rejected"]
 

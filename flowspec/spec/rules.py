@@ -10,9 +10,11 @@ import ast
 import importlib
 import importlib.machinery
 import importlib.util
+import json
 import re
 import sys
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import urlparse
 
@@ -113,16 +115,26 @@ def responses_rules(doc: Document, base: str, node: ResponsesNodeSpec) -> Iterat
                     hint="use a reasoning model (o-series, gpt-5)")
 
 
-def tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagnostic]:
+@lru_cache(maxsize=256)
+def _schema_problem(text: str) -> tuple[str, str] | None:
+    """(path, message) of what makes the JSON Schema `text` invalid, or None. Keyed by the
+    text: a live patch checks the same tools' parameters on every change."""
     from jsonschema import Draft7Validator
     from jsonschema.exceptions import SchemaError
 
     try:
-        Draft7Validator.check_schema(node.parameters)
+        Draft7Validator.check_schema(json.loads(text))
     except SchemaError as exc:
-        path = "/".join(str(p) for p in exc.absolute_path)
+        return "/".join(str(p) for p in exc.absolute_path), exc.message
+    return None
+
+
+def tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagnostic]:
+    problem = _schema_problem(json.dumps(node.parameters, sort_keys=True, default=str))
+    if problem is not None:
+        path, message = problem
         yield doc.diagnostic("tool.bad-parameters", f"`parameters` is not a valid JSON Schema: "
-                             f"{exc.message}", f"{base}/parameters" + (f"/{path}" if path else ""))
+                             f"{message}", f"{base}/parameters" + (f"/{path}" if path else ""))
     else:
         if node.parameters.get("type") != "object":
             yield doc.diagnostic("tool.bad-parameters", "`parameters` must describe an object "
@@ -130,9 +142,9 @@ def tool_rules(doc: Document, base: str, node: ToolNodeSpec) -> Iterator[Diagnos
                                  f"{base}/parameters")
     yield from _split_text_keys(doc, f"{base}/parameters", node.parameters)
     if isinstance(node, PythonToolSpec):
-        problem = handler_problem(node.handler)
-        if problem:
-            yield doc.diagnostic("tool.handler-unresolved", problem, f"{base}/handler")
+        unresolved = handler_problem(node.handler)
+        if unresolved:
+            yield doc.diagnostic("tool.handler-unresolved", unresolved, f"{base}/handler")
     if isinstance(node, HttpToolSpec):
         yield from _url_rules(doc, f"{base}/url", node)
 

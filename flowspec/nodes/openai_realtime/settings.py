@@ -10,15 +10,15 @@ already reports it (`provider.reasoning-unsupported`), and nothing failed at the
 from __future__ import annotations
 
 import logging
-import uuid
-from collections import deque
+import itertools
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from flowspec.conversation.template import fill_request
+from flowspec.conversation.template import fill_request, templated
 from flowspec.nodes.openai_realtime import protocol, protocol_beta
 from flowspec.nodes.openai_realtime.delta import echo_differences, merge_delta, minimal_session
 from flowspec.nodes.tool_defs import tool_definitions
@@ -63,6 +63,39 @@ class _Pending:
     rollback: bool = False
 
 
+class Shared:
+    """Results the live sessions of one spec version share, computed once per reload instead
+    of once per session: those sessions hold the very same settings and tools objects and
+    receive the very same delta object, so the merged settings, the session payload and the
+    minimal update are equal for all of them. Keyed by the identity of the inputs, which each
+    entry holds on to, so an id is never reused while its entry lives; a few recent entries
+    are kept."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[int, ...], tuple[tuple[object, ...], Any]] = \
+            OrderedDict()
+
+    def get(self, *inputs: object) -> Any:
+        entry = self._items.get(tuple([id(x) for x in inputs]))
+        if entry is None:
+            return None
+        refs, value = entry
+        for held, given in zip(refs, inputs, strict=True):
+            if held is not given:
+                return None
+        return value
+
+    def put(self, value: Any, *inputs: object) -> Any:
+        self._items[tuple(map(id, inputs))] = (inputs, value)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return value
+
+
+SHARED = Shared()
+
+
 class LiveSettings:
     """The settings one session runs with. Updates are deltas merged into them (a setting the
     delta does not name keeps its value), sent as a minimal partial session, confirmed against
@@ -74,11 +107,12 @@ class LiveSettings:
         self._spec = spec
         self._node_id = node_id
         self.current: Settings = spec.effective_settings()
-        self._builtin = tool_definitions(list(builtin or {}), builtin or {}, "realtime")
+        self._builtin = _definitions(builtin or {})
         """The conversation's own tools (`end_call`): kept through every tools update."""
-        self._tools = tool_definitions(list(tool_specs), tool_specs, "realtime") + self._builtin
-        self.values: Mapping[str, Any] = {}
-        """The call's variables, filled into the instructions and tool descriptions sent."""
+        self._tools = _joined(_definitions(tool_specs), self._builtin)
+        self._values: Mapping[str, Any] = {}
+        self._payload: dict[str, Any] | None = None
+        self._ids = itertools.count(1)
         self._warned: set[str] = set()
         self._beta = isinstance(self.current, RealtimeBetaSettingsSpec)
         self._pending: deque[_Pending] = deque()
@@ -89,8 +123,36 @@ class LiveSettings:
     def model(self) -> str:
         return self.current.model
 
+    @property
+    def values(self) -> Mapping[str, Any]:
+        """The call's variables, filled into the instructions and tool descriptions sent."""
+        return self._values
+
+    @values.setter
+    def values(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+        self._payload = None
+
     def session_payload(self) -> dict[str, Any]:
-        """The full `session` of a `session.update` for the current settings."""
+        """The full `session` of a `session.update` for the current settings (shared: not to
+        be changed by its reader)."""
+        if self._payload is None:
+            payload: dict[str, Any] = SHARED.get(self.current, self._tools) or SHARED.put(
+                self._build(), self.current, self._tools)
+            # Only a payload with placeholders is this call's own; the rest stay shared.
+            self._payload = fill_request(payload, self._values) \
+                if self._values and templated(payload) else payload
+        return self._payload
+
+    def _next_id(self) -> str:
+        # Unique on the connection, and unlike the link's own `fs_<n>` ids: the server's
+        # answer to an update is matched by it.
+        return f"fs_settings_{next(self._ids)}"
+
+    def _set(self, current: Settings, tools: list[dict[str, Any]]) -> None:
+        self.current, self._tools, self._payload = current, tools, None
+
+    def _build(self) -> dict[str, Any]:
         settings = self.current
         extra = self._spec.extra
         if settings.system_instruction is not None and \
@@ -105,7 +167,7 @@ class LiveSettings:
                 self._warn("reasoning", f"model {settings.model!r} cannot use `reasoning`; it "
                            "is not sent (reasoning realtime models: gpt-realtime-2 and later)")
             payload = protocol.session_payload(settings, tools=self._tools, extra=extra)
-        return fill_request(payload, self.values) if self.values else payload
+        return payload
 
     def connected(self) -> None:
         """A new connection: nothing is in flight on it and it has produced no audio."""
@@ -123,35 +185,43 @@ class LiveSettings:
             return SettingsUpdate(events=[SettingsRejected(
                 session_id=session_id, node_id=self._node_id, version=version, message=message)])
 
+        source = delta
         delta = dict(delta)
         tools = delta.pop("tools", None)
         model = delta.get("model")
         if model is not None and model != self.current.model:
             return rejected("The model cannot change within a session (it is part of the "
                             "connection); new sessions will use it.")
-        data = merge_delta(self.current.model_dump(exclude_unset=True, mode="json"), delta)
-        try:
-            new = type(self.current).model_validate(data)
-        except ValidationError as exc:
-            return rejected(f"The settings are not valid: {exc.errors()[0]['msg']}.")
+        merged = SHARED.get(self.current, source)
+        if merged is None:
+            data = merge_delta(self.current.model_dump(exclude_unset=True, mode="json"), delta)
+            try:
+                merged = SHARED.put((data, type(self.current).model_validate(data)),
+                                    self.current, source)
+            except ValidationError as exc:
+                return rejected(f"The settings are not valid: {exc.errors()[0]['msg']}.")
+        data, new = merged
         before = self.session_payload()
         previous = (self.current, self._tools)
-        self.current = new
-        if tools is not None:
-            self._tools = [dict(tool) for tool in tools] + self._builtin
+        self._set(new, self._tools if tools is None else
+                  SHARED.get(tools, self._builtin) or SHARED.put(
+                      _joined([dict(tool) for tool in tools], self._builtin), tools,
+                      self._builtin))
         events: list[BusEvent] = []
         if (audio_sent or self.audio_produced) and _voice(before) != _voice(self.session_payload()):
-            self.current = self._with_voice(data, previous[0])
+            self._set(self._with_voice(data, previous[0]), self._tools)
             message = ("The voice cannot change once the model has produced audio in this "
                        "session; new sessions will use it.")
             events.append(SettingsDeferred(session_id=session_id, node_id=self._node_id,
                                            version=version, fields=("voice",), message=message))
-        changed = minimal_session(before, self.session_payload(), beta=self._beta)
+        after = self.session_payload()
+        changed = SHARED.get(before, after) or SHARED.put(
+            minimal_session(before, after, beta=self._beta), before, after)
         events.insert(0, SettingsApplied(session_id=session_id, node_id=self._node_id,
                                          changed=tuple(changed), version=version))
         if not changed:
             return SettingsUpdate(events=events)
-        event_id = f"fs_{uuid.uuid4().hex}"
+        event_id = self._next_id()
         self._pending.append(_Pending(event_id, version, session_id, changed, previous))
         return SettingsUpdate(session=changed, events=events, event_id=event_id)
 
@@ -188,7 +258,7 @@ class LiveSettings:
 
     def _roll_back(self, pending: _Pending, reason: str) -> SettingsUpdate:
         before = self.session_payload()
-        self.current, self._tools = pending.previous
+        self._set(*pending.previous)
         # Later updates were built on the refused one: going back undoes them too.
         self._pending.clear()
         message = f"{reason}; the session went back to its last good settings."
@@ -200,7 +270,7 @@ class LiveSettings:
         back = minimal_session(before, self.session_payload(), beta=self._beta)
         if not back:
             return SettingsUpdate(events=events)
-        event_id = f"fs_{uuid.uuid4().hex}"
+        event_id = self._next_id()
         self._pending.append(_Pending(event_id, pending.version, pending.session_id, back,
                                       pending.previous, rollback=True))
         return SettingsUpdate(session=back, events=events, event_id=event_id)
@@ -226,6 +296,21 @@ class LiveSettings:
         if key not in self._warned:
             self._warned.add(key)
             log.warning("%s: %s.", self._node_id, message)
+
+
+def _definitions(specs: Mapping[str, ToolNodeSpec]) -> list[dict[str, Any]]:
+    """The Realtime definitions of `specs`: one list for every session whose specs are the same
+    objects (sessions of one graph), so their payloads can be shared."""
+    if not specs:
+        return []
+    inputs = [part for item in specs.items() for part in item]
+    found: list[dict[str, Any]] = SHARED.get(*inputs) or SHARED.put(
+        tool_definitions(list(specs), specs, "realtime"), *inputs)
+    return found
+
+
+def _joined(tools: list[dict[str, Any]], builtin: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [*tools, *builtin] if builtin else tools
 
 
 def _voice(session: dict[str, Any]) -> Any:
