@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -96,6 +97,9 @@ class Applier:
         self.bus = bus
         self.confirm_timeout = confirm_timeout
         self.versions: dict[str, int] = {}
+        self.written_at = 0.0
+        """`time.perf_counter()` once the last plan's updates were all written to their
+        sockets (what the benchmark times flowspec's own part of a reload by)."""
 
     def version_of(self, session: LiveSession) -> int:
         return self.versions.get(session.id, session.graph.version)
@@ -124,6 +128,7 @@ class Applier:
         with self.bus.subscribe(collect, *kinds):
             delivered = [await self._deliver(plan, s, by_node, outcomes, waiting)
                          for s in live]
+            self.written_at = time.perf_counter()
             try:
                 async with asyncio.timeout(self.confirm_timeout):
                     await waiting.wait()

@@ -317,11 +317,14 @@ def _details(r: dict[str, Any], L: list[str]) -> None:
     if levels:
         L += ["### Settings patch → `session.update` (ms, median (min–max) over reps)", "",
               "| live sessions | patches per rep | received → at the provider, median | p90 | "
-              "PATCH round trip with provider confirmation, median |", "|---|---|---|---|---|"]
+              "received → every update written by flowspec, median | "
+              "PATCH round trip with provider confirmation, median |",
+              "|---|---|---|---|---|---|"]
         for n, rows_ in sorted(levels.items()):
             L.append(f"| {n} | {rows_[0]['patches']} | "
                      f"{cell(series(rows_, 'received_to_sent_ms', 'median'))} | "
                      f"{cell(series(rows_, 'received_to_sent_ms', 'p90'))} | "
+                     f"{cell(series(rows_, 'received_to_written_ms', 'median'))} | "
                      f"{cell(series(rows_, 'round_trip_ms', 'median'))} |")
         L.append("")
 
