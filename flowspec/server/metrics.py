@@ -129,6 +129,7 @@ class ServerMetrics:
         self.calls_refused = Counter(
             "flowspec_calls_refused", "Calls refused before the model was contacted: their "
             "variables broke the spec's declaration.", ["spec", "code"], registry=r)
+        self._sessions = sessions
         r.register(_QueueDepth(sessions))
         r.register(_SourceUp(sources))
         self._spec_of: dict[str, str] = {}
@@ -182,6 +183,10 @@ class ServerMetrics:
                 self.webhook_events.labels(spec, event.node_id, event.event,
                                            event.outcome).inc()
             case CallRefused():
+                # A browser call is refused while its transport starts: before SessionStarted
+                # names its spec, but the server already lists the session.
+                spec = spec or next((s.graph.name for s in self._sessions()
+                                     if s.id == event.session_id), "")
                 self.calls_refused.labels(spec, event.code).inc()
 
     def _on_metrics(self, spec: str, event: Metrics) -> None:

@@ -18,6 +18,7 @@ from flowspec.frames import EndFrame
 from flowspec.runtime.node import Context
 from flowspec.transports.wire import (
     CLOSE_GOING_AWAY,
+    CLOSE_NORMAL,
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
     ClientMessageError,
@@ -68,7 +69,7 @@ class ClientChannel:
             return
         reason, message = ended(self.ctx.call.end_reason, self.ctx.call.end_detail)
         await self.send({"type": "session.ended", "reason": reason, "message": message})
-        code = CLOSE_POLICY if reason == "refused" else self.close_code
+        code = _CLOSE_CODES.get(reason, self.close_code)
         await self.connection.socket.close(code, "session ended")
 
     async def _receive(self, on_message: MessageHandler, on_binary: BinaryHandler | None) -> None:
@@ -108,6 +109,14 @@ class ClientChannel:
                 await socket.send_text(error_message(exc.code, str(exc)))
         return "client disconnected"
 
+
+_CLOSE_CODES = {
+    "refused": CLOSE_POLICY,
+    # A call the bot or the caller ended as meant is a normal closure, not the server going
+    # away: a client (the page) tells it from a failure by the code.
+    "end_call": CLOSE_NORMAL, "idle": CLOSE_NORMAL, "max_duration": CLOSE_NORMAL,
+    "hangup": CLOSE_NORMAL,
+}
 
 _ENDED = {
     "client ended the session": ("hangup", "You ended the call."),

@@ -16,6 +16,11 @@ from collections.abc import Awaitable, Callable
 from flowspec.frames import BotSpeechEndedFrame, PlaybackProgressFrame
 from flowspec.runtime.node import Context
 
+WHOLE_MS = 1.0
+"""Clients report positions in whole milliseconds (the page rounds `played_ms`, a Twilio mark
+names its position rounded) of audio whose length need not be whole: a position less than this
+short of what was sent is all of it."""
+
 
 class Playback:
     __slots__ = ("_clock", "item_id", "sent_ms", "_played_ms", "_since", "_running")
@@ -48,13 +53,19 @@ class Playback:
         self.sent_ms += duration_ms
         return new
 
-    def confirmed(self, item_id: str | None, played_ms: float, *, playing: bool = True) -> None:
-        """A client's report: `played_ms` of `item_id` played, and whether it is still playing.
-        Reports about another item (one already cleared) are ignored."""
+    def confirmed(self, item_id: str | None, played_ms: float, *,
+                  playing: bool | None = None) -> None:
+        """A client's report: `played_ms` of `item_id` played, and whether it is still playing
+        (None: unless that is all that was sent). Reports about another item (one already
+        cleared) are ignored."""
         if (item_id or "") != self.item_id:
             return
-        self._played_ms = min(max(0.0, played_ms), self.sent_ms)
-        self._since, self._running = self._clock(), playing
+        played = min(max(0.0, played_ms), self.sent_ms)
+        if self.sent_ms - played < WHOLE_MS:
+            played = self.sent_ms
+        self._played_ms = played
+        self._since = self._clock()
+        self._running = played < self.sent_ms if playing is None else playing
 
     def played_ms(self, now: float | None = None) -> float:
         if not self._running:

@@ -11,7 +11,8 @@ server → client
     {"type": "session.started", "session_id", "spec": {"name", "version"}}
     {"type": "response.started"}, then {"type": "text", "role": "assistant", "text", "item_id"}
     (one per delta), then {"type": "response.ended", "status"}
-    {"type": "transcript", ...}, {"type": "error", "code", "message"}, {"type": "session.ended"}
+    {"type": "transcript", ...}, {"type": "error", "code", "message"}
+    {"type": "session.ended", "reason", "message"}   why the call ended (see the browser's)
 
 A binary message, non-JSON text or an unknown type gets an `error` message; an oversize message
 closes the connection (1009).

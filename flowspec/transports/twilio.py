@@ -223,7 +223,7 @@ class TwilioTransport:
             item_id, played = parts[0], float(parts[1])
         except (IndexError, ValueError):
             return  # not a mark this transport sent
-        self.playback.confirmed(item_id, played, playing=played < self.playback.sent_ms)
+        self.playback.confirmed(item_id, played)  # playing on unless that is all that was sent
         finished = self.playback.finished()
         if finished is not None:
             await self.ctx.emit(BotSpeechEndedFrame(item_id=finished or None))

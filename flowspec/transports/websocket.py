@@ -19,8 +19,16 @@ server → client
     {"type": "text", "role", "text", "item_id"}
     {"type": "speech.started"} / {"type": "speech.ended"}  the user's voice activity
     {"type": "response.started"} / {"type": "response.ended", "status"}
-    {"type": "error", "code", "message"}     a bad client message, or a node failure
-    {"type": "session.ended", "reason"}
+    {"type": "error", "code", "message"}     a bad client message, a node failure, or why a
+                                             call is refused (`variables.*`, then it ends)
+    {"type": "session.ended", "reason", "message"}
+                                             why the call ended: a code (`end_call`, `idle`,
+                                             `max_duration`, `hangup`, `refused`, ...) and a
+                                             sentence to show
+
+The connection's query string holds the call's variables (`/ws?customer_name=Ann`): only the
+spec's declared names, or the call is refused (close 1008). A call the bot or the caller ended
+closes with 1000, a server going away with 1001.
 
 Bad input never ends the session: non-JSON, unknown types and malformed fields get an `error`
 message; only an oversize message closes the connection (1009).

@@ -49,3 +49,23 @@ def test_audio_after_the_client_ran_dry_plays_from_when_it_arrives() -> None:
     playback.sent("a", 100)
     clock.now += 0.04
     assert round(playback.played_ms()) == 140
+
+
+def test_a_whole_millisecond_report_of_a_fractional_length_finishes_the_item() -> None:
+    playback = Playback(Clock())
+    playback.sent("a", 100.0417)  # 2,401 samples at 24 kHz
+    playback.sent("a", 20.375)
+    playback.confirmed("a", 120, playing=False)  # rounded down by the client
+    assert playback.finished() == "a"
+    playback.sent("b", 20.375)
+    playback.confirmed("b", 19, playing=False)  # stopped short: it ran dry, nothing more came
+    assert playback.finished() is None
+
+
+def test_without_a_playing_flag_a_report_of_everything_sent_is_a_stop() -> None:
+    playback = Playback(Clock())
+    playback.sent("a", 40.375)
+    playback.confirmed("a", 20)
+    assert playback.finished() is None
+    playback.confirmed("a", 40)
+    assert playback.finished() == "a"

@@ -82,6 +82,19 @@ async def test_media_in_and_out_with_marks() -> None:
     assert connected.details["call_sid"] == "CA1"
 
 
+async def test_an_echoed_mark_after_audio_of_a_fractional_length_ends_bot_speech() -> None:
+    pair = MemorySocketPair()
+    async with echo_session(SPEC, factory(pair, FakeClock())) as (_session, llm):
+        await pair.client.send_json(start_message())
+        await pair.client.send_json(media(b"\xff" * 163))  # 20.375 ms, echoed back
+        await pair.client.receive_json()
+        mark = await pair.client.receive_json()
+        assert mark["mark"]["name"].startswith("item_1:20:")  # named by the whole ms
+        await pair.client.send_json({"event": "mark", "streamSid": "MZ123",
+                                     "mark": {"name": mark["mark"]["name"]}})
+        await until(lambda: llm.of(BotSpeechEndedFrame))
+
+
 async def test_barge_in_sends_clear_and_reports_the_played_position() -> None:
     pair, clock = MemorySocketPair(), FakeClock()
     async with echo_session(SPEC, factory(pair, clock)) as (session, llm):

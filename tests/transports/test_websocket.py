@@ -150,6 +150,18 @@ async def test_client_reporting_the_end_of_playback_ends_bot_speech() -> None:
         await until(lambda: llm.of(BotSpeechEndedFrame))
 
 
+async def test_the_page_reporting_whole_milliseconds_of_a_fractional_length_ends_bot_speech(
+        ) -> None:
+    pair = MemorySocketPair()
+    async with echo_session(SPEC, transport(pair)) as (_session, llm):
+        await pair.client.receive_json()
+        await pair.client.send_bytes(bytes(3202))  # 1,601 samples: 100.0625 ms
+        await pair.client.receive_json()
+        await pair.client.send_json({"type": "playback", "item_id": "item_1", "played_ms": 100,
+                                     "playing": False})
+        await until(lambda: llm.of(BotSpeechEndedFrame))
+
+
 async def test_end_message_ends_the_session_and_closes() -> None:
     pair = MemorySocketPair()
     async with echo_session(SPEC, transport(pair)) as (session, _llm):
