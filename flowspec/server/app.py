@@ -285,7 +285,10 @@ class Server:
         assert isinstance(spec, WebsocketTransportSpec)
         body: dict[str, Any] = {"name": graph.name, "version": graph.version,
                                 "description": graph.spec.description or "",
-                                "path": spec.path, "audio": spec.audio.model_dump()}
+                                "path": spec.path, "audio": spec.audio.model_dump(),
+                                # The page passes these on from its own query string, and no
+                                # other parameter: an unrelated one would refuse the call.
+                                "variables": list(graph.spec.variables)}
         return web.json_response(body)
 
     async def _static(self, request: web.Request) -> web.Response:

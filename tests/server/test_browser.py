@@ -50,10 +50,11 @@ def spoken_wav(directory: Path, text: str) -> Path:
     return padded
 
 
-async def serve(env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
+async def serve(env: dict[str, str], spec: str = "specs/voice-assistant.yaml",
+                *options: str) -> tuple[asyncio.subprocess.Process, int]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "flowspec.cli", "serve", "specs/voice-assistant.yaml",
-        "--port", "0", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE)
+        sys.executable, "-m", "flowspec.cli", "serve", spec, "--port", "0", *options,
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE)
     assert process.stdout is not None
     banner = ""
     async with asyncio.timeout(30):

@@ -256,6 +256,15 @@ async def test_a_twilio_calls_parameters_fill_the_opening_and_the_instructions(
     assert opening in log.read_text()
 
 
+async def test_the_page_is_told_which_of_its_query_parameters_are_the_calls_variables(
+        ) -> None:
+    async with served(greeter()) as (_server, host, _emulator), \
+            aiohttp.ClientSession() as http:
+        config = await (await http.get(f"http://{host}/flowspec/config.json")).json()
+    assert config["variables"] == ["customer_name"]
+    assert config["path"] == "/ws"
+
+
 async def test_a_value_that_breaks_the_schema_refuses_the_browser_call_and_nothing_else(
         ) -> None:
     async with served(greeter()) as (server, host, emulator), aiohttp.ClientSession() as http:

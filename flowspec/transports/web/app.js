@@ -9,11 +9,16 @@ const REPORT_MS = 100;
 
 const state = {
   config: null, ws: null, ctx: null, mic: null, worklet: null,
-  item: null,            // {id, chunks: [{start, duration, offsetMs, bytes, source}], end}
+  item: null,            // {id, chunks: [{start, duration, offsetMs, bytes, source}], end,
+                         //  pending: chunks not yet ended}
   nextItemId: null,      // announced by audio.started for the binary messages that follow
   bytesReceived: 0, bytesPlayed: 0, chunksPlayed: 0, micChunks: 0,
   turns: new Map(),      // "role:item" -> {role, text, final, el}
   status: "disconnected", closeCode: null,
+  url: null,             // the socket's URL, with the call's variables
+  ended: null,           // session.ended: {reason, message}
+  lastError: null,       // the latest error message shown
+  atClose: null,         // {played, received} audio bytes when the socket closed
 };
 
 window.flowspec = {
@@ -22,7 +27,12 @@ window.flowspec = {
   get bytesReceived() { return state.bytesReceived; },
   get bytesPlayed() { return state.bytesPlayed; },
   get micChunks() { return state.micChunks; },
+  get url() { return state.url; },
+  get endedReason() { return state.ended && state.ended.reason; },
+  get endedMessage() { return state.ended && state.ended.message; },
+  get atClose() { return state.atClose; },
   turns: () => [...state.turns.values()].map(({role, text, final}) => ({role, text, final})),
+  notes: () => [...$("transcript").querySelectorAll(".note")].map((el) => el.textContent),
   connect: () => connect(),
   send: (text) => sendText(text),
 };
@@ -50,14 +60,28 @@ async function loadConfig() {
 
 // -- connection -------------------------------------------------------------------------------
 
+// The call's variables come from this page's own query string (`/?customer_name=Ann`): only the
+// names the spec declares are passed on, so the page's other parameters (autostart, aec, a
+// campaign's utm_*) never refuse the call.
+function socketUrl() {
+  const url = new URL(state.config.path, location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  for (const name of state.config.variables || []) {
+    if (params.has(name)) url.searchParams.set(name, params.get(name));
+  }
+  return url;
+}
+
 async function connect() {
   if (state.ws) return;
   setStatus("connecting");
   const rate = state.config.audio.sample_rate;
+  if (state.ctx) state.ctx.close();   // the last call's; each call plays in its own
   state.ctx = new AudioContext();
   await state.ctx.resume();
-  const url = new URL(state.config.path, location.href);
-  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  state.ended = state.atClose = state.lastError = null;
+  const url = socketUrl();
+  state.url = url.href;
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
   state.ws = ws;
@@ -68,7 +92,9 @@ async function connect() {
   };
   ws.onclose = (event) => {
     state.closeCode = event.code;
-    setStatus("disconnected", event.code === 1000 ? "" : `code ${event.code}`);
+    state.atClose = {played: state.bytesPlayed, received: state.bytesReceived};
+    const why = state.ended ? state.ended.message : "";
+    setStatus("disconnected", why || (event.code === 1000 ? "" : `code ${event.code}`));
     stopMic();
     state.ws = null;
   };
@@ -132,7 +158,8 @@ function onAudio(buffer, rate) {
   const pcm = new Int16Array(buffer);
   state.bytesReceived += buffer.byteLength;
   if (!state.item || state.item.id !== state.nextItemId) {
-    state.item = {id: state.nextItemId, chunks: [], end: 0, sentMs: 0, reported: false};
+    state.item = {id: state.nextItemId, chunks: [], end: 0, sentMs: 0, reported: false,
+                  pending: 0};
   }
   const item = state.item;
   const samples = new Float32Array(pcm.length);
@@ -146,9 +173,11 @@ function onAudio(buffer, rate) {
   const chunk = {start, duration: audio.duration, offsetMs: item.sentMs,
                  bytes: buffer.byteLength, source, cleared: false};
   source.onended = () => {
+    item.pending -= 1;
     if (!chunk.cleared) { state.bytesPlayed += chunk.bytes; state.chunksPlayed += 1; }
   };
   source.start(start);
+  item.pending += 1;
   item.chunks.push(chunk);
   item.end = start + audio.duration;
   item.sentMs += audio.duration * 1000;
@@ -193,7 +222,9 @@ function report(item, played, playing) {
 setInterval(() => {
   const item = state.item;
   if (!item || item.reported || !state.ctx) return;
-  const playing = state.ctx.currentTime < item.end;
+  // Played out once every piece has ended, not merely once the clock passed its end: the
+  // server may hang up on this report, and what the page counts as played must be in by then.
+  const playing = state.ctx.currentTime < item.end || item.pending > 0;
   report(item, playedMs(item), playing);
   if (!playing) item.reported = true;   // all played: one final report until more arrives
 }, REPORT_MS);
@@ -214,6 +245,7 @@ function onMessage(message) {
       break;
     case "response.ended": finishTurns("assistant"); break;
     case "error": addError(message); break;
+    case "session.ended": callEnded(message); break;
     default: break;
   }
 }
@@ -247,10 +279,24 @@ function finishTurns(role) {
 }
 
 function addError(message) {
+  // A refused call's error says why (a variable in the URL breaks the spec); the call ends.
+  const refused = message.fatal && String(message.code || "").startsWith("variables.");
+  addNote("error", refused ? `Call refused: ${message.message}` : `error: ${message.message}`);
+  state.lastError = message.message;
+}
+
+function callEnded(message) {
+  state.ended = {reason: message.reason || "ended", message: message.message || "The call ended."};
+  // A refusal was just shown with its reason: the ending does not repeat it.
+  if (state.ended.message !== state.lastError) addNote("ended", state.ended.message);
+}
+
+function addNote(kind, text) {
   const el = document.createElement("div");
-  el.className = "turn error";
-  el.textContent = `error: ${message.message}`;
+  el.className = `turn note ${kind}`;
+  el.textContent = text;
   $("transcript").appendChild(el);
+  $("transcript").scrollTop = $("transcript").scrollHeight;
 }
 
 // -- wiring -----------------------------------------------------------------------------------
