@@ -16,7 +16,7 @@ from typing import Any, Literal
 from flowspec.emulator.wire import JSONObject
 from flowspec.errors import UsageError
 
-Kind = Literal["realtime", "responses_ws", "responses_http"]
+Kind = Literal["realtime", "transcription", "responses_ws", "responses_http", "speech"]
 
 
 @dataclass(eq=False)
@@ -38,6 +38,8 @@ class ConnectionRecord:
     received: list[JSONObject] = field(default_factory=list)
     sent: list[JSONObject] = field(default_factory=list)
     closed: bool = False
+    cut_short: bool = False
+    """An HTTP reply the client hung up on before it ended (a cancelled request)."""
     keep: bool = True
     _changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 

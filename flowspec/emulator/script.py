@@ -9,7 +9,9 @@ A script is YAML or JSON (JSON is read as YAML)::
         when:                     # every given condition must hold; omit `when` to always match
           contains: weather       # case-insensitive substring of the latest input text
           regex: "^book"          # Python regex, searched case-insensitively
-          api: realtime           # realtime | responses
+          api: realtime           # realtime | responses | speech (a speech rule is matched
+                                  # only by speech requests, and only `fail`, `drop` and
+                                  # `stall_ms` apply)
           turn: 2                 # the Nth response on this connection (1-based)
           input: audio            # text | audio | tool_output
           instructions: pirate    # case-insensitive substring of the session's instructions
@@ -48,7 +50,7 @@ from ruamel.yaml.error import MarkedYAMLError
 from flowspec.emulator.wire import JSONObject
 from flowspec.errors import Diagnostic, SpecInvalid
 
-Api = Literal["realtime", "responses"]
+Api = Literal["realtime", "responses", "speech"]
 InputKind = Literal["text", "audio", "tool_output"]
 
 _RULE_KEYS = {"name", "when", "times", "say", "call", "fail", "drop", "stall_ms", "after_chunks"}
@@ -130,8 +132,11 @@ class Script:
     _heard: int = 0
 
     def match(self, turn: Turn) -> Rule | None:
-        """The first rule that matches `turn` and still has uses left; counts the use."""
+        """The first rule that matches `turn` and still has uses left; counts the use. Speech
+        requests are matched only by rules that name their api."""
         for rule in self.rules:
+            if turn.api == "speech" and rule.api != "speech":
+                continue
             used = self._fired.get(rule.index, 0)
             if rule.times is not None and used >= rule.times:
                 continue
@@ -266,8 +271,8 @@ class _Checker:
                     fields["regex"] = re.compile(str(value), re.IGNORECASE)
                 except re.error as exc:
                     self.fail(where, f"The regex does not compile: {exc}.")
-            elif key == "api" and value not in ("realtime", "responses"):
-                self.fail(where, "'api' must be 'realtime' or 'responses'.")
+            elif key == "api" and value not in ("realtime", "responses", "speech"):
+                self.fail(where, "'api' must be 'realtime', 'responses' or 'speech'.")
             elif key == "input" and value not in ("text", "audio", "tool_output"):
                 self.fail(where, "'input' must be 'text', 'audio' or 'tool_output'.")
             elif key == "turn" and not _positive(value):

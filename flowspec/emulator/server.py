@@ -19,6 +19,8 @@ from flowspec.emulator.responses import ResponseStore
 from flowspec.emulator.responses_http import handle_post
 from flowspec.emulator.responses_ws import ResponsesSocket
 from flowspec.emulator.script import Script, load_script, parse_script
+from flowspec.emulator.speech import handle_speech
+from flowspec.emulator.transcription import TranscriptionSession
 from flowspec.emulator.wire import JSONObject, new_id
 from flowspec.errors import UsageError
 
@@ -65,6 +67,7 @@ class Emulator:
     store: ResponseStore = field(default_factory=ResponseStore)
     _runner: web.AppRunner | None = None
     _count: int = 0
+    _speeches: int = 0
     # Open WebSockets, each with its kind and a way to cut its connection.
     _sockets: dict[web.WebSocketResponse, tuple[Kind, Callable[[], None]]] = field(
         default_factory=dict)
@@ -159,6 +162,7 @@ class Emulator:
         app.router.add_get("/v1/realtime", self._realtime)
         app.router.add_get("/v1/responses", self._responses_ws)
         app.router.add_post("/v1/responses", self._responses_post)
+        app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_get("/healthz", self._health)
         app.on_shutdown.append(self._close_sockets)
         # A client that hangs up stops its response, as on OpenAI's servers: without handler
@@ -219,8 +223,19 @@ class Emulator:
         finally:
             self._closed(record)
 
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        record = self._record(request, "speech")
+        self._speeches += 1
+        try:
+            return await handle_speech(request, record=record, script=self.options.script,
+                                       pace=self.options.pace, chunk_ms=self.options.chunk_ms,
+                                       number=self._speeches)
+        finally:
+            self._closed(record)
+
     async def _realtime(self, request: web.Request) -> web.StreamResponse:
-        record = self._record(request, "realtime")
+        transcription = request.query.get("intent") == "transcription"
+        record = self._record(request, "transcription" if transcription else "realtime")
         beta = request.headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1"
         record.dialect = "beta" if beta else "ga"
         ws: web.WebSocketResponse | None = None
@@ -232,6 +247,13 @@ class Emulator:
                     "type": "invalid_request_error", "code": "beta_api_shape_disabled",
                     "message": BETA_RETIRED_MESSAGE, "param": None, "event_id": None}})
                 await ws.close(code=4000, message=b"beta_api_shape_disabled")
+                return ws
+            if transcription:
+                # Served live even when replaying: a recording holds the model's side only.
+                listener = TranscriptionSession(dialect=record.dialect, send=send,
+                                                script=self.options.script)
+                await listener.start()
+                await self._pump(ws, record, listener.handle)
                 return ws
             if self.options.replay is not None:
                 await self._replayed(ws, record, send, "realtime")

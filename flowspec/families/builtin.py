@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from flowspec.families.family import NO_PORTS, NO_RULES, EmulatorEndpoints, NodeFamily
-from flowspec.families.live import ModelLive, ToolLive
+from flowspec.families.live import ModelLive, SettingsLive, ToolLive
 from flowspec.spec import ports, rules
 from flowspec.spec.models.audio import AudioConvertSpec, AudioRecordSpec, TranscriptLogSpec
 from flowspec.spec.models.events import WebhookSpec
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 from flowspec.spec.models.responses import ResponsesNodeSpec
+from flowspec.spec.models.speech import SpeechNodeSpec, TranscribeNodeSpec
 from flowspec.spec.models.tools import HttpToolSpec, PythonToolSpec
 from flowspec.spec.models.transports import (
     ConsoleTransportSpec,
@@ -88,6 +89,33 @@ BUILTIN_FAMILIES: tuple[NodeFamily[Any], ...] = (
         },),
         live=ModelLive("responses"),
         emulator=EmulatorEndpoints({"base_url": "{http}", "ws_url": "{ws}/responses"}),
+    ),
+    NodeFamily(
+        name="openai.transcribe",
+        models=(TranscribeNodeSpec,),
+        ports=ports.transcribe_ports,
+        rules=rules.transcribe_rules,
+        implementation="flowspec.nodes.openai_transcribe.node:TranscribeNode",
+        snippets=({
+            "type": "openai.transcribe",
+            "settings": {"model": "gpt-4o-transcribe", "language": "en",
+                         "turn_detection": {"type": "server_vad"}},
+        },),
+        live=SettingsLive(),
+        emulator=EmulatorEndpoints({"base_url": "{ws}/realtime"}),
+    ),
+    NodeFamily(
+        name="openai.speech",
+        models=(SpeechNodeSpec,),
+        ports=ports.speech_ports,
+        rules=rules.speech_rules,
+        implementation="flowspec.nodes.openai_speech.node:SpeechNode",
+        snippets=({
+            "type": "openai.speech",
+            "settings": {"model": "gpt-4o-mini-tts", "voice": "marin"},
+        },),
+        live=SettingsLive(),
+        emulator=EmulatorEndpoints({"base_url": "{http}"}),
     ),
     NodeFamily(
         name="transport.websocket",

@@ -95,6 +95,25 @@ class ModelLive:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsLive:
+    """The live path of a family whose nodes take a `settings:` delta and act on it themselves:
+    a speech node from its next request, a transcription node as one `session.update` of its
+    own (the provider's echo is not awaited)."""
+
+    def applies(self, spec: NodeSpec, field: str,
+                mutability: Mutability) -> tuple[Applies, str] | None:
+        return ("live", "") if field == "settings" else None
+
+    def action(self, node_id: str, old: CompiledGraph, new: CompiledGraph,
+               retooled: Sequence[str]) -> NodeAction | None:
+        from flowspec.reload.plan import NodeAction, merge_diff
+
+        before, after = old.nodes[node_id], new.nodes[node_id]
+        delta = _live_only(merge_diff(_settings(before), _settings(after)), node_id, after.type)
+        return NodeAction(node_id, after.type, delta, carries=(node_id,)) if delta else None
+
+
+@dataclass(frozen=True, slots=True)
 class ToolLive:
     """The live path of a tool family: its definition fields, carried by the model nodes that
     call it (see `LIVE_TOOL_FIELDS`)."""
@@ -114,8 +133,9 @@ def _settings(spec: NodeSpec) -> dict[str, Any]:
     from flowspec.spec.models.realtime import RealtimeNodeSpec
     from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
     from flowspec.spec.models.responses import ResponsesNodeSpec
+    from flowspec.spec.models.speech import SpeechNodeSpec, TranscribeNodeSpec
 
-    if isinstance(spec, ResponsesNodeSpec):
+    if isinstance(spec, ResponsesNodeSpec | SpeechNodeSpec | TranscribeNodeSpec):
         return spec.settings.model_dump(mode="json", exclude_unset=True)
     if isinstance(spec, RealtimeNodeSpec | RealtimeBetaNodeSpec):
         return spec.effective_settings().model_dump(mode="json", exclude_unset=True)

@@ -15,6 +15,7 @@ from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 from flowspec.spec.models.responses import ResponsesNodeSpec
+from flowspec.spec.models.speech import SpeechNodeSpec, TranscribeNodeSpec
 from flowspec.spec.models.transports import (
     ConsoleTransportSpec,
     TextTransportSpec,
@@ -100,6 +101,18 @@ def beta_ports(spec: RealtimeBetaNodeSpec) -> list[PortSpec]:
 
 def responses_ports(spec: ResponsesNodeSpec) -> list[PortSpec]:
     return [_p("in", "in", {"text", "transcript"}, required=True), _p("out", "out", {"text"})]
+
+
+def transcribe_ports(spec: TranscribeNodeSpec) -> list[PortSpec]:
+    """Caller audio in (typed text and the transport's playback reports pass through to the
+    model), user transcripts out."""
+    return [_p("in", "in", {"audio", "text"}, PCM24, required=True),
+            _p("out", "out", {"transcript", "text"})]
+
+
+def speech_ports(spec: SpeechNodeSpec) -> list[PortSpec]:
+    """The model's text in; audio out, with the text each piece of it says."""
+    return [_p("in", "in", {"text"}, required=True), _p("out", "out", {"audio", "text"}, PCM24)]
 
 
 def audio_transport_ports(spec: WebsocketTransportSpec | WavTransportSpec) -> list[PortSpec]:

@@ -23,10 +23,15 @@ from flowspec.nodes.netpolicy import url_problem
 from flowspec.spec.load import Document
 from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.events import WebhookSpec
-from flowspec.spec.models.openai_common import OpenAINodeSpec
+from flowspec.spec.models.openai_common import OpenAIClientSpec
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 from flowspec.spec.models.responses import ResponsesNodeSpec
+from flowspec.spec.models.speech import (
+    BETA_TRANSCRIPTION_MODELS,
+    SpeechNodeSpec,
+    TranscribeNodeSpec,
+)
 from flowspec.spec.models.tools import HttpToolSpec, PythonToolSpec, ToolNodeSpec
 from flowspec.spec.models.transports import (
     TwilioTransportSpec,
@@ -49,7 +54,7 @@ def _warn(doc: Document, code: str, message: str, pointer: str, *, key: bool = T
     return doc.diagnostic(code, message, pointer, key=key, hint=hint, severity=severity)
 
 
-def _openai_rules(doc: Document, base: str, node: OpenAINodeSpec) -> Iterator[Diagnostic]:
+def _openai_rules(doc: Document, base: str, node: OpenAIClientSpec) -> Iterator[Diagnostic]:
     if node.api_key is not None and f"{base}/api_key" not in doc.interpolated:
         value = node.api_key.get_secret_value()
         if value:
@@ -57,9 +62,10 @@ def _openai_rules(doc: Document, base: str, node: OpenAINodeSpec) -> Iterator[Di
                         "reads the file has it", f"{base}/api_key",
                         hint="write ${OPENAI_API_KEY} or leave it out (it defaults to "
                         "OPENAI_API_KEY)")
-    if node.extra:
+    extra = getattr(node, "extra", None)
+    if extra:
         yield _warn(doc, "extra.unchecked", f"`extra` fields are sent unchecked: "
-                    f"{', '.join(sorted(node.extra))}", f"{base}/extra", severity=Severity.INFO)
+                    f"{', '.join(sorted(extra))}", f"{base}/extra", severity=Severity.INFO)
     for name, replacement in node.deprecated_fields():
         yield _warn(doc, "deprecated", f"`{name}` is deprecated", f"{base}/{name}",
                     hint=replacement)
@@ -113,6 +119,44 @@ def responses_rules(doc: Document, base: str, node: ResponsesNodeSpec) -> Iterat
         yield _warn(doc, "provider.reasoning-unsupported", f"model {settings.model!r} does not "
                     "accept `reasoning`; it will not be sent", f"{base}/settings/reasoning",
                     hint="use a reasoning model (o-series, gpt-5)")
+
+
+def transcribe_rules(doc: Document, base: str,
+                     node: TranscribeNodeSpec) -> Iterator[Diagnostic]:
+    yield from _openai_rules(doc, base, node)
+    settings, at = node.settings, f"{base}/settings"
+    if node.dialect == "beta":
+        if (urlparse(node.base_url).hostname or "") in OPENAI_HOSTS:
+            yield _warn(doc, "provider.beta-retired", "OpenAI has retired the Realtime beta "
+                        "dialect on its own servers (connections get beta_api_shape_disabled)",
+                        f"{base}/dialect", hint="leave `dialect` out (ga)")
+        if settings.model not in BETA_TRANSCRIPTION_MODELS:
+            yield _warn(doc, "provider.model-unsupported", f"the beta dialect transcribes with "
+                        f"{', '.join(BETA_TRANSCRIPTION_MODELS)} only, not {settings.model!r}",
+                        f"{at}/model")
+    if settings.model == "gpt-realtime-whisper":
+        if settings.prompt:
+            yield _warn(doc, "provider.prompt-unsupported", "gpt-realtime-whisper does not "
+                        "take a transcription prompt; it will not be sent", f"{at}/prompt")
+        if settings.turn_detection is not False:
+            yield _warn(doc, "provider.vad-unsupported", "gpt-realtime-whisper transcribes "
+                        "without turn detection: set turn_detection: false and commit from "
+                        "upstream", f"{at}/turn_detection" if "turn_detection" in
+                        settings.model_fields_set else f"{at}/model")
+
+
+def speech_rules(doc: Document, base: str, node: SpeechNodeSpec) -> Iterator[Diagnostic]:
+    yield from _openai_rules(doc, base, node)
+    settings, at = node.settings, f"{base}/settings"
+    legacy = settings.model in ("tts-1", "tts-1-hd")
+    if legacy and settings.instructions:
+        yield _warn(doc, "provider.instructions-unsupported", f"{settings.model} does not take "
+                    "`instructions`; they will not be sent", f"{at}/instructions",
+                    hint="use gpt-4o-mini-tts")
+    if legacy and node.stream_format == "sse":
+        yield doc.diagnostic("provider.sse-unsupported", f"{settings.model} cannot stream "
+                             "server-sent events", f"{base}/stream_format",
+                             hint="use stream_format: audio, or gpt-4o-mini-tts")
 
 
 @lru_cache(maxsize=256)

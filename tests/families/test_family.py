@@ -132,9 +132,10 @@ def test_an_undeclared_type_is_an_error_naming_the_known_ones() -> None:
 
 def test_the_builtin_families_declare_the_builtin_types_in_schema_order() -> None:
     assert builtin_families().types == (
-        "openai.realtime", "openai.realtime_beta", "openai.responses", "transport.websocket",
-        "transport.twilio", "transport.text", "transport.console", "transport.wav", "tool.python",
-        "tool.http", "events.webhook", "audio.convert", "audio.record", "log.transcript")
+        "openai.realtime", "openai.realtime_beta", "openai.responses", "openai.transcribe",
+        "openai.speech", "transport.websocket", "transport.twilio", "transport.text",
+        "transport.console", "transport.wav", "tool.python", "tool.http", "events.webhook",
+        "audio.convert", "audio.record", "log.transcript")
     live = {t for t in builtin_families().types if builtin_families().family(t).live}
     assert live == {"openai.realtime", "openai.realtime_beta", "openai.responses",
-                    "tool.python", "tool.http"}
+                    "openai.transcribe", "openai.speech", "tool.python", "tool.http"}

@@ -138,7 +138,7 @@ def test_every_node_type_is_a_described_oneof_branch_with_a_snippet() -> None:
         assert definition["required"][0] == "type"
         assert definition["additionalProperties"] is False
         assert definition["defaultSnippets"][0]["body"]["type"] == const
-    assert consts == set(BUILTIN_TYPES) and len(consts) == 14
+    assert consts == set(BUILTIN_TYPES) and len(consts) == 16
 
 
 @pytest.mark.parametrize("definition", sorted(SEED_FIELDS))

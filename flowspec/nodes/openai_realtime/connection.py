@@ -17,8 +17,7 @@ import aiohttp
 
 from flowspec import limits
 from flowspec.errors import TransportError
-from flowspec.spec.models.realtime import RealtimeNodeSpec
-from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
+from flowspec.spec.models.openai_common import OpenAIClientSpec
 
 # One encoder for every event: `json.dumps` with `separators` builds a new one per call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
@@ -127,8 +126,7 @@ def realtime_url(base_url: str, model: str) -> str:
     return urlunsplit((scheme, parts.netloc, parts.path, query, parts.fragment))
 
 
-def request_headers(spec: RealtimeNodeSpec | RealtimeBetaNodeSpec,
-                    dialect_headers: Mapping[str, str]) -> dict[str, str]:
+def request_headers(spec: OpenAIClientSpec, dialect_headers: Mapping[str, str]) -> dict[str, str]:
     """Authorization (the spec's key, else `OPENAI_API_KEY`), the dialect's headers, the
     organization and project, then the spec's own headers, which win."""
     key = spec.api_key.get_secret_value() if spec.api_key is not None \

@@ -11,6 +11,7 @@ Frames in: `TextFrame`/final `TranscriptFrame` from the user (each starts a turn
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -32,6 +33,7 @@ from flowspec.frames import (
     FunctionCallFrame,
     FunctionResultFrame,
     InterruptFrame,
+    PlaybackProgressFrame,
     ResetConversationFrame,
     ResponseEndedFrame,
     ResponseStartedFrame,
@@ -66,6 +68,8 @@ from flowspec.spec.models.responses import ResponsesNodeSpec, ResponsesSettingsS
 log = logging.getLogger("flowspec.nodes.openai_responses")
 
 CANCELLED_OUTPUT = '{"error": "cancelled: the user interrupted before the tool answered"}'
+PLAYBACK_WAIT_S = 0.5
+"""How long a spoken reply cut short waits for the transport to say where playback stopped."""
 NextEvent = Callable[[], Awaitable[p.ServerEvent | None]]
 
 
@@ -78,6 +82,18 @@ class _Turn:
     pending: Pending | None = None
     interrupted: bool = False
     emitted: bool = False  # something reached the user: a retry would repeat it
+    items: list[str] = field(default_factory=list)  # the text items, as a speech node says them
+
+
+@dataclass(frozen=True, slots=True)
+class _Said:
+    """A finished reply a speech node may still be saying: conversation items [start, end)."""
+
+    start: int
+    end: int
+    items: tuple[str, ...]
+    text: str
+    generation: int
 
 
 class ResponsesNode:
@@ -116,6 +132,7 @@ class ResponsesNode:
         self._task: asyncio.Task[None] | None = None
         self._stale: asyncio.Task[None] | None = None  # an interrupted turn still cleaning up
         self._turn: _Turn | None = None
+        self._said: _Said | None = None  # the last reply given to speech, until it is heard
 
     @property
     def socket(self) -> ResponsesSocket | None:
@@ -177,6 +194,7 @@ class ResponsesNode:
         item_id = f"fs_say_{uuid.uuid4().hex[:12]}"
         await self.ctx.emit(ResponseStartedFrame(response_id=item_id))
         await self.ctx.emit(TextFrame(text=words.say, role="assistant", item_id=item_id))
+        self._spoken(len(self.conversation), [item_id], words.say)
         self.conversation.extend([p.assistant_message(words.say)])
         self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id, node_id=self.ctx.node_id,
                                         item_id=item_id, role="assistant", text=words.say))
@@ -197,8 +215,12 @@ class ResponsesNode:
                 self._kick()
             case BotSpeechStartedFrame() if self.driver is not None:
                 self.driver.playback_started()
-            case BotSpeechEndedFrame() if self.driver is not None:
-                self.driver.playback_stopped()
+            case BotSpeechEndedFrame():
+                self.ctx.call.spoken.ended(frame.item_id)
+                if self.driver is not None:
+                    self.driver.playback_stopped()
+            case PlaybackProgressFrame():
+                self.ctx.call.spoken.played(frame.item_id, frame.played_ms)
             case FunctionResultFrame() if port == TOOL_RESULT_PORT:
                 self._on_result(frame)
             case InterruptFrame():
@@ -264,6 +286,10 @@ class ResponsesNode:
                 turn.interrupted = True
             task.cancel()
             self._stale, self._task = task, None
+        elif self._said is not None:
+            # The reply is complete but may still be playing: keep what the caller heard of it.
+            self._stale = self.ctx.spawn(self._truncate_said(self._stale),
+                                         name=f"{self.ctx.node_id}:truncate")
         if self._waiting:
             # The calls are not answered in time; every call item still needs an output.
             self._inbox.extend(p.function_output(c, CANCELLED_OUTPUT) for c in self._waiting)
@@ -317,10 +343,46 @@ class ResponsesNode:
     async def _on_interrupted(self, turn: _Turn) -> None:
         if turn.pending is not None and self._socket is not None:
             await self._socket.abandon(turn.pending)
-        # What the user already saw stays in the conversation; unfinished calls never run.
-        self.conversation.extend(turn.acc.partial())
+        await self._truncate_said(None)
+        # What the user already saw or heard stays in the conversation; unfinished calls never
+        # run.
+        heard = await self._heard(turn.items)
+        self.conversation.extend(turn.acc.partial() if heard is None else
+                                 [p.assistant_message(heard)] if heard.strip() else [])
         await self.ctx.emit(ResponseEndedFrame(response_id=turn.acc.response_id,
                                                status="cancelled"))
+
+    # -- spoken replies ----------------------------------------------------------------------
+
+    def _spoken(self, start: int, items: Sequence[str], text: str) -> None:
+        """A reply whose items start at conversation index `start` went to a speech node."""
+        if self.ctx.call.spoken.active and items:
+            self._said = _Said(start, start + 1, tuple(items), text,
+                               self.conversation.generation)
+
+    async def _heard(self, items: Sequence[str]) -> str | None:
+        """The words of `items` the caller heard; None when no speech node says this session's
+        text (then what was sent is what the user saw)."""
+        spoken = self.ctx.call.spoken
+        if not spoken.active:
+            return None
+        if self.ctx.call.playback_reported:
+            await spoken.settled(items, PLAYBACK_WAIT_S)
+        return "".join(spoken.heard(item) for item in items)
+
+    async def _truncate_said(self, previous: asyncio.Task[None] | None) -> None:
+        """An interruption while the last reply may still be playing: its conversation item
+        keeps only the words heard, and the chain over the old words is dropped."""
+        if previous is not None:
+            await asyncio.wait([previous])
+        said, self._said = self._said, None
+        if said is None:
+            return
+        heard = await self._heard(said.items)
+        if heard is None or heard == said.text or said.generation != self.conversation.generation:
+            return
+        self.conversation.truncate(said.start, said.end, heard)
+        self._chain = None
 
     async def _finish(self, turn: _Turn, finished: p.ResponseFinished) -> None:
         acc = turn.acc
@@ -329,8 +391,13 @@ class ResponsesNode:
         calls = acc.calls()
         output += [{"type": "function_call", "call_id": c.call_id, "name": c.name,
                     "arguments": c.arguments} for c in calls if c.call_id not in present]
+        start = len(self.conversation)
         self.conversation.extend(output)
         text = p.output_text({"output": output})
+        if turn.items:
+            self._spoken(start, turn.items, acc.text)
+            if self._said is not None:
+                self._said = dataclasses.replace(self._said, end=len(self.conversation))
         if text:
             self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id,
                                             node_id=self.ctx.node_id,
@@ -475,6 +542,8 @@ class ResponsesNode:
             match event:
                 case p.TextDelta(item_id, delta):
                     turn.emitted = True
+                    if item_id and item_id not in turn.items:
+                        turn.items.append(item_id)
                     await self.ctx.emit(TextFrame(text=delta, role="assistant", item_id=item_id))
                 case p.ReasoningDelta(item_id, delta):
                     turn.emitted = True

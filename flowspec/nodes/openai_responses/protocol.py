@@ -56,6 +56,22 @@ class Conversation:
         self.items = []
         self.generation += 1
 
+    def truncate(self, start: int, end: int, text: str) -> None:
+        """Keep `text` as the only assistant words among `items[start:end]` (what the caller
+        heard of a spoken reply cut short; nothing when it is empty). Other items stay. Bumps
+        `generation`: the server's chain holds the words as they were."""
+        kept: list[JSONObject] = []
+        placed = False
+        for item in self.items[start:end]:
+            if item.get("type") == "message" and item.get("role") == "assistant":
+                if not placed and text.strip():
+                    kept.append(assistant_message(text))
+                placed = True
+                continue
+            kept.append(item)
+        self.items[start:end] = kept
+        self.generation += 1
+
 
 @dataclass(frozen=True, slots=True)
 class Chain:

@@ -80,10 +80,9 @@ def transcription_language_field() -> Any:
     )
 
 
-class OpenAINodeSpec(NodeSpec):
-    """Connection fields every OpenAI node has (Pipecat's constructor parameters)."""
-
-    kind: ClassVar[str] = "model"
+class OpenAIClientSpec(NodeSpec):
+    """Connection fields every node that talks to OpenAI has (Pipecat's constructor
+    parameters)."""
 
     api_key: SecretStr | None = spec_field(
         description=(
@@ -115,6 +114,13 @@ class OpenAINodeSpec(NodeSpec):
         mutability=NEXT,
         secret=True,
     )
+
+
+class OpenAINodeSpec(OpenAIClientSpec):
+    """An OpenAI model node: the connection fields, the tools it may call, the `extra` hatch."""
+
+    kind: ClassVar[str] = "model"
+
     tools: list[str] = spec_field(
         default_factory=list,
         description=(

@@ -1,0 +1,1 @@
+"""The `openai.transcribe` node and the two transcription-session dialects it speaks."""
