@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from flowspec.conversation.clock import Clock, LoopClock
 from flowspec.conversation.events import CallEnding, CallRefused, CallStarted
+from flowspec.conversation.spoken import SpokenText
 from flowspec.conversation.template import render, render_all
 from flowspec.conversation.variables import CallFacts, VariableRefused, resolve
 from flowspec.runtime.bus import Bus
 from flowspec.spec.conversation_rules import conversation_model
 from flowspec.spec.models.conversation import ConversationSpec, VariableSpec
+from flowspec.spec.models.flow import FlowSpec
+from flowspec.spec.models.tools import ToolNodeSpec
 
 if TYPE_CHECKING:
     from flowspec.spec.models.graph import GraphSpec
@@ -42,8 +45,14 @@ class Call:
         self._declared: Mapping[str, VariableSpec] = spec.variables
         self.conversation: ConversationSpec | None = spec.conversation
         """The conversation as the spec now says (a live change replaces it)."""
+        self.flow: FlowSpec | None = getattr(spec, "flow", None)
+        """The flow as the spec now says (a live change replaces it)."""
         self.model = conversation_model(spec)
-        """The model node the conversation belongs to (None: no conversation)."""
+        """The model node the conversation (and flow) belongs to (None: neither)."""
+        self.tool_names = {node_id: node.function_name(node_id)
+                           for node_id, node in spec.nodes.items()
+                           if isinstance(node, ToolNodeSpec)} if self.flow else {}
+        """Tool node id → the function name the model sees (what flow states list by id)."""
         self._bus = bus
         self._request_end = request_end
         self.clock: Clock = clock or LoopClock()
@@ -59,6 +68,8 @@ class Call:
         self.transport = ""
         self.playback_reported = False
         """The entry transport reports what the caller has heard (`reports_playback`)."""
+        self.spoken = SpokenText()
+        """What a speech node said aloud (a cascade), and how much of it was heard."""
 
     @property
     def speaks_first(self) -> bool:

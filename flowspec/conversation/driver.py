@@ -9,7 +9,9 @@ a manual clock.
 
 When the bot has finished speaking is what the caller heard, not what the model sent: after a
 response with audio, a transport that reports playback (`reports_playback`) is waited for,
-bounded by the audio's own length plus `PLAYBACK_GRACE_S` in case its reports stop.
+bounded by the audio's own length plus `PLAYBACK_GRACE_S` in case its reports stop. In a
+cascade the model's text is spoken after the model is done: the speech node is waited for too
+(`SpokenText.speaking`), and then what it sent, as the transport plays it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from flowspec import limits
 from flowspec.conversation.clock import Clock
+from flowspec.conversation.template import render
 from flowspec.spec.models.conversation import ConversationSpec, Utterance
+from flowspec.spec.models.flow import ActionSpec
 from flowspec.spec.models.tools import ToolNodeSpec
 
 if TYPE_CHECKING:
@@ -32,10 +37,12 @@ log = logging.getLogger("flowspec.conversation")
 
 PLAYBACK_GRACE_S = 1.5
 """How long past its audio's length a reply may take to be reported played."""
+SPEECH_BOUND_S = 60.0
+"""The longest a cascade's speech node may take to say a reply (it reports when it is done)."""
 HANGUP_BOUND_S = 30.0
 """The longest a call asked to end waits for its last words to be said and played."""
 
-Purpose = Literal["opening", "idle", "closing", "goodbye"]
+Purpose = Literal["opening", "idle", "closing", "goodbye", "flow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,7 @@ class Driver:
         self._muted = False
         self._ready = False
         self._queue: list[Words] = []
+        call.spoken.on_quiet = self.speech_stopped
 
     @property
     def spec(self) -> ConversationSpec:
@@ -182,9 +190,11 @@ class Driver:
         if not self._responding:
             return
         self._responding = False
-        if self._playing or (self._call.playback_reported and self._audio_ms > 0):
+        speaking = self._call.spoken.speaking
+        if self._playing or speaking or (self._call.playback_reported and self._audio_ms > 0):
             self._awaiting_playback = True
-            self._heard_at = self._clock.now() + self._audio_ms / 1000.0 + PLAYBACK_GRACE_S
+            wait_s = SPEECH_BOUND_S if speaking else self._audio_ms / 1000.0
+            self._heard_at = self._clock.now() + wait_s + PLAYBACK_GRACE_S
             self._wake.set()
         else:
             self._finished()
@@ -194,8 +204,24 @@ class Driver:
 
     def playback_stopped(self) -> None:
         self._playing = False
+        self._maybe_heard()
+
+    def speech_stopped(self) -> None:
+        """A cascade's speech node said all it had; a reporting transport may still play it,
+        for as long as what was sent lasts (bounded)."""
         if self._awaiting_playback and not self._responding:
-            self._finished()
+            wait_s = self._call.spoken.unplayed_ms() / 1000.0
+            self._heard_at = self._clock.now() + wait_s + PLAYBACK_GRACE_S
+            self._wake.set()
+        self._maybe_heard()
+
+    def _maybe_heard(self) -> None:
+        spoken = self._call.spoken
+        if not self._awaiting_playback or self._responding or self._playing or spoken.speaking:
+            return
+        if self._call.playback_reported and spoken.unplayed_ms() > 0:
+            return  # sent, and not yet reported played
+        self._finished()
 
     def end_call(self, reason: str = "") -> bool:
         """The model called `end_call`. Returns whether the model should answer the tool's
@@ -209,6 +235,22 @@ class Driver:
             self._say(Words("goodbye", say=self._call.fill(goodbye), interruptible=False))
             return False
         return True
+
+    def enter_state(self, actions: Sequence[ActionSpec], values: Mapping[str, Any]) -> None:
+        """A flow state's `on_enter`: its words are said in order; with `end_call` the call
+        ends once they have been heard (at once, after the reply in progress, without any)."""
+        ends = any(action.end_call for action in actions)
+        words = [action for action in actions if action.say or action.prompt]
+        if ends:
+            self._end_after_words("end_call")
+            if not words:
+                self._ending_after -= 1  # the reply in progress is the last one
+        for action in words:
+            self._say(Words("flow", say=render(action.say, values) if action.say else None,
+                            prompt=render(action.prompt, values) if action.prompt else None,
+                            interruptible=not ends))
+        if ends and not words and not self._responding and not self._awaiting_playback:
+            self._hang_up()
 
     # -- the timers --------------------------------------------------------------------------
 

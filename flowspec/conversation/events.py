@@ -46,3 +46,23 @@ class CallRefused(BusEvent):
 
     code: str
     message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowTransition(BusEvent):
+    """A call moved from one flow state to another because of a tool's call."""
+
+    node_id: str
+    source: str
+    target: str
+    tool: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FlowTransitionRefused(BusEvent):
+    """The provider refused the update of a move: the call stays in `source`."""
+
+    node_id: str
+    source: str
+    target: str
+    message: str

@@ -31,6 +31,10 @@ class Observed:
     latencies_ms: list[float] = field(default_factory=list)
     webhooks: list[dict[str, Any]] = field(default_factory=list)
     """The events the spec's webhooks would have posted."""
+    state: str | None = None
+    """The flow state the call was in at the end (None: the spec has no flow)."""
+    path: list[str] = field(default_factory=list)
+    """The flow states the call went through, from its first."""
 
 
 def check(expectation: Expectation, seen: Observed) -> str | None:
@@ -87,6 +91,12 @@ def check(expectation: Expectation, seen: Observed) -> str | None:
             kinds = ", ".join(str(e.get("type")) for e in seen.webhooks) or "none"
             return (f"no webhook event holding {json.dumps(value, ensure_ascii=False)}; "
                     f"events: {kinds}")
+        case "flow_state":
+            if seen.state is None:
+                return "the spec has no flow:"
+            if seen.state == value:
+                return None
+            return f"the call was in state {seen.state!r} (path: {' → '.join(seen.path)})"
         case "latency_added_ms":
             if not seen.latencies_ms:
                 return "no reply audio arrived to time"

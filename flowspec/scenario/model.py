@@ -91,6 +91,9 @@ class Expectation(StrictModel):
     webhook: dict[str, Any] | None = _field(
         description="An event the spec's `events.webhook` nodes would post (a partial object), "
         "e.g. `{type: call.ended, data: {reason: end_call}}`. In a scenario they post nowhere.")
+    flow_state: str | None = _field(
+        description="The spec's `flow:` state the call is in at the end of the turn (or of the "
+        "call, for an expectation at the end).")
     error: TextMatch | None = _field(description="An error the caller was told of.")
     no_error: bool | None = _field(description="`true`: the caller was told of no error.")
     latency_added_ms: Count | None = _field(

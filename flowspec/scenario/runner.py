@@ -21,6 +21,7 @@ from typing import Any, Literal, cast
 
 from flowspec.audio import AudioFormat
 from flowspec.conversation.clock import ManualClock
+from flowspec.conversation.events import FlowTransition, FlowTransitionRefused
 from flowspec.errors import Diagnostic, FlowspecError
 from flowspec.events.webhook import WebhookNode
 from flowspec.runtime.bus import Bus, BusEvent, FunctionCallEnded
@@ -140,6 +141,8 @@ class _Call:
     call_seconds: float
     webhooks: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     """(turn, event) of each event the spec's webhooks would have posted."""
+    initial: str | None = None
+    """The flow's first state (None: the spec has no flow)."""
 
 
 async def _call(loaded: LoadedTestFile, item: LoadedScenario, graph: CompiledGraph) -> _Call:
@@ -174,7 +177,9 @@ async def _call(loaded: LoadedTestFile, item: LoadedScenario, graph: CompiledGra
         await session.wait()
     [caller] = holder
     seconds = sum(h.audio_ms for h in caller.heard) / 1000 + _spoken_seconds(item.scenario)
-    return _Call(caller, recording, events, marks, session.close_reason, seconds, sent)
+    flow = getattr(graph.spec, "flow", None)
+    return _Call(caller, recording, events, marks, session.close_reason, seconds, sent,
+                 initial=flow.initial if flow is not None else None)
 
 
 def _spoken_seconds(scenario: Scenario) -> float:
@@ -268,6 +273,14 @@ def _observed(call: _Call, turn: int | None) -> Observed:
     if turn is None or turn == len(call.caller.heard) - 1:
         seen.ended = call.ended
     seen.webhooks = [event for index, event in call.webhooks if turn is None or index == turn]
+    if call.initial is not None:
+        seen.state, seen.path = call.initial, [call.initial]
+        for index, event in call.events:
+            if turn is not None and index > turn:
+                break
+            if isinstance(event, FlowTransition | FlowTransitionRefused):
+                seen.state = event.target if isinstance(event, FlowTransition) else event.source
+                seen.path.append(seen.state)
     return seen
 
 

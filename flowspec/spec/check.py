@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from flowspec.errors import Diagnostic, Severity
 from flowspec.spec.compiled import CompiledEdge, Overflow, PortRef
 from flowspec.spec.conversation_rules import conversation_rules
+from flowspec.spec.flow_rules import flow_rules
 from flowspec.spec.load import Document, join_pointer
 from flowspec.spec.models.audio import AudioConvertSpec
 from flowspec.spec.models.base import NodeSpec
@@ -283,6 +284,7 @@ def check_graph(doc: Document, spec: GraphSpec) -> tuple[GraphParts, list[Diagno
     checker.connect(checker.parse_edges())
     tools = checker.tools()
     checker.found.extend(conversation_rules(doc, spec, tools))
+    checker.found.extend(flow_rules(doc, spec, tools))
     entry = checker.entry()
     checker.shape(entry)
     parts = GraphParts(nodes=checker.nodes, edges=checker.edges, tools=tools, entry=entry,

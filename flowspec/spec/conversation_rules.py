@@ -34,6 +34,9 @@ _TEMPLATED = [re.compile(pattern) for pattern in (
     r"^/conversation/(opening|idle|closing)/(say|prompt|goodbye)$",
     r"^/conversation/context/\d+/text$",
     r"^/conversation/end_call/(description|goodbye)$",
+    r"^/flow/states/[^/]+/instructions$",
+    r"^/flow/states/[^/]+/on_enter/\d+/(say|prompt)$",
+    r"^/flow/states/[^/]+/functions/[^/]+/description$",
 )]
 
 
@@ -43,20 +46,22 @@ def conversation_rules(doc: Document, spec: Any,
     `tools` maps each model node to the tool nodes it calls."""
     variables: dict[str, VariableSpec] = dict(spec.variables)
     yield from _variable_rules(doc, variables)
-    known = set(variables) | set(BUILTIN_VARIABLES)
+    known = set(variables) | set(BUILTIN_VARIABLES) | flow_values(spec)
     yield from _template_rules(doc, spec, known)
     if spec.conversation is not None:
         yield from _conversation_rules(doc, spec, spec.conversation, tools)
 
 
 def conversation_model(spec: Any) -> str | None:
-    """The model node a spec's conversation belongs to (None: no conversation, or no model
-    it can name; validation reports that)."""
-    conversation = spec.conversation
-    if conversation is None:
+    """The model node a spec's conversation (and flow) belongs to (None: neither is declared,
+    or no model it can name; validation reports that)."""
+    conversation, flow = spec.conversation, getattr(spec, "flow", None)
+    if conversation is None and flow is None:
         return None
-    if conversation.model is not None:
-        return str(conversation.model) if conversation.model in spec.nodes else None
+    named = (conversation.model if conversation is not None else None) or \
+        (flow.model if flow is not None else None)
+    if named is not None:
+        return str(named) if named in spec.nodes else None
     models = [node_id for node_id, node in spec.nodes.items() if node.kind == "model"]
     return models[0] if len(models) == 1 else None
 
@@ -101,6 +106,15 @@ def _variable_rules(doc: Document, variables: Mapping[str, VariableSpec]
             except VariableRefused as exc:
                 yield doc.diagnostic("variables.default", f"the default breaks the "
                                      f"variable's own schema: {_reason(exc)}", f"{at}/default")
+
+
+def flow_values(spec: Any) -> set[str]:
+    """The flow state names transitions `set:` (templates may read them)."""
+    flow = getattr(spec, "flow", None)
+    if flow is None:
+        return set()
+    return {name for state in flow.states.values() for transition in state.transitions.values()
+            if not isinstance(transition, str) for name in transition.set}
 
 
 def _reason(exc: Exception) -> str:

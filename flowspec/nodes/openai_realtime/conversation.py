@@ -68,6 +68,9 @@ class History:
         items = [item for item in self._items.values() if item and _seedable(item)]
         return [{"type": "conversation.item.create", "item": item} for item in items]
 
+    def ids(self) -> list[str]:
+        return list(self._items)
+
     def clear(self) -> None:
         self._items.clear()
 

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from flowspec.conversation.events import FlowTransitionRefused
+from flowspec.conversation.flow import Flow, Move
 from flowspec.errors import TransportError
 from flowspec.frames import ErrorFrame, InterruptFrame, ResponseEndedFrame
 from flowspec.nodes.openai_realtime import protocol
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from flowspec.conversation.driver import Driver
 
 log = logging.getLogger("flowspec.nodes.openai_realtime")
+
+PENDING = "pending"
 
 
 class ModelLink:
@@ -61,11 +65,18 @@ class ModelLink:
         """Counts connections: item ids mean nothing to a later one."""
         self.attempt = 0
         self.active_response: str | None = None
+        """The response in progress: its id, PENDING between our `response.create` and the
+        server's `response.created`, None when the model is idle."""
+        self.response_request = ""
+        """The event id of the last `response.create` sent (an error about it frees the
+        pending response)."""
         self.response_wanted = False
         self.seed_items: list[dict[str, Any]] | None = None
         """Items for the next connection instead of the history (after a reset)."""
         self.driver: Driver | None = None
         """The call's conversation, when this node holds it (`conversation:`)."""
+        self.flow: Flow | None = None
+        """The call's place in the spec's `flow:`, when this node holds it."""
         self.wanted: dict[str, Any] = {}
         """What the response asked for while another ran carries (its `instructions`, ...)."""
         self.loop = asyncio.get_running_loop()
@@ -125,7 +136,15 @@ class ModelLink:
         return True
 
     async def send_settings(self, update: SettingsUpdate) -> None:
-        """Send an update's partial session (if any) under the id its answer is matched by."""
+        """Send an update's partial session (if any) under the id its answer is matched by.
+        An update that takes back a refused flow move puts the call back in its state."""
+        if update.undone is not None and self.flow is not None:
+            move = update.undone
+            assert isinstance(move, Move)
+            self.flow.undo(move)
+            self.ctx.publish(FlowTransitionRefused(
+                session_id=self.ctx.session_id, node_id=self.ctx.node_id, source=move.source,
+                target=move.target, message="the provider refused the state's update"))
         if not update.session:
             return
         event = protocol.session_update(self.dialect.settings_session(update.session))
@@ -148,7 +167,12 @@ class ModelLink:
         if self.wanted:
             event["response"] = {**event["response"], **self.wanted}
             self.wanted = {}
-        await self.send(event)
+        # Until `response.created` names it, the response is ours alone to know of: a second
+        # request meanwhile would be refused (`conversation_already_has_active_response`) and
+        # its turn never answered, so it waits for this one to end instead.
+        self.response_request = f"fs_response_{next(self._ids)}"
+        if await self.send(event, event_id=self.response_request):
+            self.active_response = PENDING
 
     async def deliver_held(self, seed: Sequence[dict[str, Any]] = ()) -> int:
         """Send the `seed` events, then the held user items, in order, while the session is

@@ -19,6 +19,7 @@ from typing import Any
 
 from flowspec.conversation.driver import Driver, Words, say_instruction
 from flowspec.conversation.events import TranscriptItem
+from flowspec.conversation.flow import Flow
 from flowspec.conversation.variables import VariableRefused
 from flowspec.errors import TransportError, UsageError
 from flowspec.frames import (
@@ -39,6 +40,7 @@ from flowspec.frames import (
     UpdateSettingsFrame,
     UserSpeechEndedFrame,
 )
+from flowspec.nodes.openai_realtime import moves
 from flowspec.nodes.openai_realtime.audio_in import AudioInput, VideoInput, append_event
 from flowspec.nodes.openai_realtime.connection import (
     Connector,
@@ -83,7 +85,8 @@ class RealtimeNode:
         self.spec = spec
         self.dialect: Dialect = BETA if isinstance(spec, RealtimeBetaNodeSpec) else GA
         call = ctx.call
-        holds = call.model == ctx.node_id and call.conversation is not None
+        holds = call.model == ctx.node_id and (call.conversation is not None or
+                                               call.flow is not None)
         self.driver = Driver(call, self) if holds else None
         """The call's conversation (`conversation:`), when this node holds it."""
         end_call = self.driver.end_call_tool() if self.driver is not None else None
@@ -101,6 +104,9 @@ class RealtimeNode:
                               playback_wait_s=playback_wait_s)
         """Connection and conversation state, shared with `events`."""
         self.link.driver = self.driver
+        self.link.flow = Flow(call.flow, ctx.tool_specs, call.tool_names,
+                              session_id=ctx.session_id, node_id=ctx.node_id, bus=ctx.bus) \
+            if holds and call.flow is not None else None
         self.events = ServerEvents(self.link, send_transcripts=spec.send_transcription_frames
                                    if isinstance(spec, RealtimeBetaNodeSpec) else True)
         self._restart = False
@@ -292,6 +298,10 @@ class RealtimeNode:
 
     async def _on_tool_result(self, frame: FunctionResultFrame) -> None:
         link = self.link
+        if link.flow is not None and not frame.cancelled:
+            move = link.flow.answered(frame.call_id, frame.name, frame.result)
+            await moves.answered(link, frame.call_id, frame.result, move)
+            return
         item = {"type": "function_call_output", "call_id": frame.call_id, "output": frame.result}
         if not await link.send({"type": "conversation.item.create", "item": item}):
             # Not connected: the output joins the history that re-seeds the next connection.
@@ -310,6 +320,8 @@ class RealtimeNode:
         except VariableRefused:
             return  # the call was refused before the model was contacted: it is ending
         self.settings.values = values
+        if link.flow is not None:
+            moves.enter_initial(link, values)
         conversation = self.ctx.call.conversation if self.driver is not None else None
         if conversation is not None and conversation.context:
             link.seed_items = [context_item(item.role, self.ctx.call.fill(item.text),

@@ -23,9 +23,9 @@ from flowspec.frames import (
     UserSpeechEndedFrame,
     UserSpeechStartedFrame,
 )
-from flowspec.nodes.openai_realtime import protocol
+from flowspec.nodes.openai_realtime import moves, protocol
 from flowspec.nodes.openai_realtime.audio_in import append_event
-from flowspec.nodes.openai_realtime.link import ModelLink
+from flowspec.nodes.openai_realtime.link import PENDING, ModelLink
 from flowspec.nodes.openai_realtime.metrics import usage_values
 from flowspec.runtime.bus import (
     ConversationItemCreated,
@@ -173,6 +173,14 @@ class ServerEvents:
                 link.ctx.publish(bus_event)
             await link.send_settings(rollback)
             return False
+        if link.active_response == PENDING and event_id in ("", link.response_request):
+            # Our response.create was refused (or an error names no event, as one that ends a
+            # response before it starts does): no response runs.
+            link.active_response = None
+            if link.response_wanted:  # a later turn waited for this one: it goes now
+                await link.request_response()
+        elif code == "conversation_already_has_active_response":
+            link.response_wanted = True  # answered once the running response is done
         if code in BENIGN_CODES:
             log.debug("%s: %s (%s)", link.ctx.node_id, message, code)
             return False
@@ -278,7 +286,11 @@ class ServerEvents:
         for call in started:
             if link.driver is not None and link.driver.is_end_call(call.name):
                 await self._end_call(call)
+            elif link.flow is not None and link.flow.is_function(call.name):
+                await moves.function_called(link, call.call_id, call.name, call.arguments)
             else:
+                if link.flow is not None:
+                    link.flow.called(call.call_id, call.name, call.arguments)
                 await link.ctx.call_tool(call)
 
     async def _end_call(self, call: FunctionCallFrame) -> None:

@@ -9,8 +9,8 @@ already reports it (`provider.reasoning-unsupported`), and nothing failed at the
 
 from __future__ import annotations
 
-import logging
 import itertools
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,9 +46,14 @@ class SettingsUpdate:
     session: dict[str, Any] = field(default_factory=dict)
     events: list[BusEvent] = field(default_factory=list)
     event_id: str = ""
+    undone: object | None = None
+    """The flow move the provider refused, when this update takes it back."""
 
 
 Settings = RealtimeSettingsSpec | RealtimeBetaSettingsSpec
+Overlay = tuple[str | None, list[dict[str, Any]] | None]
+"""A flow state's instructions (joined to the node's) and tools (instead of the node's)."""
+NO_OVERLAY: Overlay = (None, None)
 
 
 @dataclass(slots=True)
@@ -59,8 +64,9 @@ class _Pending:
     version: int
     session_id: str
     intended: dict[str, Any]
-    previous: tuple[Settings, list[dict[str, Any]]]
+    previous: tuple[Settings, list[dict[str, Any]], Overlay, Mapping[str, Any]]
     rollback: bool = False
+    move: object | None = None
 
 
 class Shared:
@@ -111,6 +117,7 @@ class LiveSettings:
         """The conversation's own tools (`end_call`): kept through every tools update."""
         self._tools = _joined(_definitions(tool_specs), self._builtin)
         self._values: Mapping[str, Any] = {}
+        self._overlay: Overlay = NO_OVERLAY
         self._payload: dict[str, Any] | None = None
         self._ids = itertools.count(1)
         self._warned: set[str] = set()
@@ -137,8 +144,10 @@ class LiveSettings:
         """The full `session` of a `session.update` for the current settings (shared: not to
         be changed by its reader)."""
         if self._payload is None:
-            payload: dict[str, Any] = SHARED.get(self.current, self._tools) or SHARED.put(
-                self._build(), self.current, self._tools)
+            instructions, tools = self._overlay
+            payload: dict[str, Any] = SHARED.get(self.current, self._tools, instructions,
+                                                 tools) or SHARED.put(
+                self._build(), self.current, self._tools, instructions, tools)
             # Only a payload with placeholders is this call's own; the rest stay shared.
             self._payload = fill_request(payload, self._values) \
                 if self._values and templated(payload) else payload
@@ -149,8 +158,37 @@ class LiveSettings:
         # answer to an update is matched by it.
         return f"fs_settings_{next(self._ids)}"
 
-    def _set(self, current: Settings, tools: list[dict[str, Any]]) -> None:
+    def _set(self, current: Settings, tools: list[dict[str, Any]],
+             overlay: Overlay | None = None, values: Mapping[str, Any] | None = None) -> None:
         self.current, self._tools, self._payload = current, tools, None
+        if overlay is not None:
+            self._overlay = overlay
+        if values is not None:
+            self._values = values
+
+    def _state(self) -> tuple[Settings, list[dict[str, Any]], Overlay, Mapping[str, Any]]:
+        return self.current, self._tools, self._overlay, self._values
+
+    def enter(self, instructions: str, tools: list[dict[str, Any]],
+              values: Mapping[str, Any]) -> None:
+        """Start in a flow state (before the first `session.update`)."""
+        self._set(self.current, self._tools, (instructions, tools), values)
+
+    def move(self, instructions: str, tools: list[dict[str, Any]], values: Mapping[str, Any],
+             session_id: str, token: object) -> SettingsUpdate:
+        """A flow move: the smallest update that gives the model the new state's instructions
+        and tools. Confirmed by the echo like any update; refused, it comes back with
+        `undone` set to `token`."""
+        before = self.session_payload()
+        previous = self._state()
+        self._set(self.current, self._tools, (instructions, tools), values)
+        after = self.session_payload()
+        changed = minimal_session(before, after, beta=self._beta)
+        if not changed:
+            return SettingsUpdate()
+        event_id = self._next_id()
+        self._pending.append(_Pending(event_id, 0, session_id, changed, previous, move=token))
+        return SettingsUpdate(session=changed, event_id=event_id)
 
     def _build(self) -> dict[str, Any]:
         settings = self.current
@@ -167,6 +205,12 @@ class LiveSettings:
                 self._warn("reasoning", f"model {settings.model!r} cannot use `reasoning`; it "
                            "is not sent (reasoning realtime models: gpt-realtime-2 and later)")
             payload = protocol.session_payload(settings, tools=self._tools, extra=extra)
+        instructions, tools = self._overlay
+        if instructions is not None:
+            base = payload.get("instructions")
+            payload["instructions"] = f"{base}\n\n{instructions}" if base else instructions
+        if tools is not None:
+            payload["tools"] = list(tools)
         return payload
 
     def connected(self) -> None:
@@ -202,7 +246,7 @@ class LiveSettings:
                 return rejected(f"The settings are not valid: {exc.errors()[0]['msg']}.")
         data, new = merged
         before = self.session_payload()
-        previous = (self.current, self._tools)
+        previous = self._state()
         self._set(new, self._tools if tools is None else
                   SHARED.get(tools, self._builtin) or SHARED.put(
                       _joined([dict(tool) for tool in tools], self._builtin), tools,
@@ -261,6 +305,15 @@ class LiveSettings:
         self._set(*pending.previous)
         # Later updates were built on the refused one: going back undoes them too.
         self._pending.clear()
+        if pending.move is not None:
+            log.warning("%s: a flow move was refused: %s", self._node_id, reason)
+            back = minimal_session(before, self.session_payload(), beta=self._beta)
+            undo = SettingsUpdate(undone=pending.move)
+            if back:
+                undo.session, undo.event_id = back, self._next_id()
+                self._pending.append(_Pending(undo.event_id, 0, pending.session_id, back,
+                                              pending.previous, rollback=True))
+            return undo
         message = f"{reason}; the session went back to its last good settings."
         log.warning("%s: settings version %d rejected: %s", self._node_id, pending.version,
                     message)

@@ -20,6 +20,7 @@ from flowspec.spec.models.conversation import (
     ConversationSpec,
     VariableSpec,
 )
+from flowspec.spec.models.flow import FlowSpec
 from flowspec.spec.models.openai_common import NODE_ID_PATTERN
 
 STRUCT = Mutability.STRUCTURAL
@@ -135,6 +136,11 @@ class GraphSpec(StrictModel):
     conversation: ConversationSpec | None = spec_field(
         description="How a call goes beyond the model's session: the opening, seeded context, "
         "what happens on silence, the longest call and how it ends.",
+        mutability=Mutability.NEXT_SESSION,
+    )
+    flow: FlowSpec | None = spec_field(
+        description="The conversation as states: each with its instructions and tools, and "
+        "where each tool's call leads (a state, or a branch table on its result).",
         mutability=Mutability.NEXT_SESSION,
     )
 
