@@ -23,6 +23,7 @@ import aiohttp
 
 from flowspec.conversation.driver import Driver, Words, end_call_reason
 from flowspec.conversation.events import TranscriptItem
+from flowspec.conversation.flow import Flow, Move
 from flowspec.conversation.template import fill_request, render
 from flowspec.conversation.variables import VariableRefused
 from flowspec.errors import NodeError, NodeTimeout, RemoteProtocolError, TransportError, UsageError
@@ -44,6 +45,7 @@ from flowspec.frames import (
 )
 from flowspec.nodes.openai_realtime.delta import merge_delta
 from flowspec.nodes.openai_responses import protocol as p
+from flowspec.nodes.openai_responses.flow_turns import FUNCTION_OUTPUT, FlowTurns
 from flowspec.nodes.openai_responses.sse import open_stream, post_json
 from flowspec.nodes.openai_responses.ws import (
     DEFAULT_BACKOFF,
@@ -112,7 +114,8 @@ class ResponsesNode:
                                                      close_timeout=spec.ws_close_timeout)
         self._backoff = backoff
         call = ctx.call
-        holds = call.model == ctx.node_id and call.conversation is not None
+        holds = call.model == ctx.node_id and (call.conversation is not None or
+                                               call.flow is not None)
         self.driver = Driver(call, self) if holds else None
         """The call's conversation (`conversation:`), when this node holds it."""
         end_call = self.driver.end_call_tool() if self.driver is not None else None
@@ -120,6 +123,12 @@ class ResponsesNode:
                                          "responses") if end_call is not None else []
         self._tools = tool_definitions(list(ctx.tool_specs), ctx.tool_specs,
                                        "responses") + self._builtin
+        self.flow = FlowTurns(
+            Flow(call.flow, ctx.tool_specs, call.tool_names, session_id=ctx.session_id,
+                 node_id=ctx.node_id, bus=ctx.bus),
+            {end_call.name or "": end_call} if end_call is not None else {},
+        ) if holds and call.flow is not None else None
+        """The call's place in the spec's `flow:`, when this node holds it."""
         self._values: Mapping[str, Any] = {}
         self._prompt: str | None = None  # the conversation's prompt for the next request
         self._headers: dict[str, str] = {}
@@ -270,6 +279,9 @@ class ResponsesNode:
                 await asyncio.wait([previous])
             while self._dirty and not self._waiting:
                 self._dirty = False
+                if self.flow is not None and self.flow.summary_due:
+                    await self.flow.summarize(self.conversation, self._summarize,
+                                              self.ctx.node_id)
                 self.conversation.extend(self._inbox)
                 self._inbox.clear()
                 await self._respond()
@@ -301,9 +313,32 @@ class ResponsesNode:
             log.debug("%s: dropped a late result for %s", self.ctx.node_id, result.name)
             return
         self._inbox.append(p.function_output(result.call_id, result.result))
+        answer = True
+        if self.flow is not None and not result.cancelled:
+            move = self.flow.result_move(result.call_id, result.name, result.result)
+            if move is not None:
+                answer = self._entered(move)
         if not self._waiting:
-            self._dirty = True
+            self._dirty = self._dirty or answer
             self._kick()
+
+    def _entered(self, move: Move) -> bool:
+        """A flow move: the outputs so far join the context the new state keeps, and its
+        `on_enter` runs. True when the model is to answer in the new state (the state does
+        not open with words of its own)."""
+        assert self.flow is not None
+        self.conversation.extend(self._inbox)
+        self._inbox.clear()
+        self.flow.entered(move, self.conversation, self._inbox)
+        if self.driver is not None and (move.on_enter or move.ends):
+            self.driver.enter_state(move.on_enter,
+                                    self.flow.flow.values_with(self.ctx.call.variables))
+        return not (move.speaks or move.ends)
+
+    async def _summarize(self, items: Sequence[Mapping[str, Any]], max_tokens: int,
+                         instruction: str) -> str:
+        return await self.run_inference([*items, p.user_message(instruction)],
+                                        max_tokens=max_tokens)
 
     async def _respond(self) -> None:
         turn = self._turn = _Turn(p.ResponseAccumulator(store=self.spec.store))
@@ -415,6 +450,8 @@ class ResponsesNode:
                                                status=finished.status))
         if self.driver is not None and any(self.driver.is_end_call(c.name) for c in calls):
             calls = await self._end_call(calls)
+        if self.flow is not None:
+            calls = self._flow_functions(calls)
         if calls:
             self._waiting = {call.call_id: call for call in calls}
             self.ctx.publish(FunctionCallsStarted(
@@ -426,6 +463,22 @@ class ResponsesNode:
         if finished.status != "completed":
             raise p.ResponsesApiError(self.ctx.node_id, f"LLM response error: "
                                       f"{finished.problem()}")
+
+    def _flow_functions(self, calls: list[p.FunctionCall]) -> list[p.FunctionCall]:
+        """Answer the state's transition-only functions here (their call is the move); the
+        other calls go to their tools."""
+        assert self.flow is not None
+        functions, rest = self.flow.split(calls)
+        for call in functions:
+            self.ctx.publish(FunctionCallEnded(session_id=self.ctx.session_id,
+                                               node_id=self.ctx.node_id, call_id=call.call_id,
+                                               name=call.name, ok=True,
+                                               arguments=call.arguments))
+            self._inbox.append(p.function_output(call.call_id, FUNCTION_OUTPUT))
+            move = self.flow.function_move(call)
+            answer = self._entered(move) if move is not None else True
+            self._dirty = self._dirty or answer
+        return rest
 
     async def _end_call(self, calls: list[p.FunctionCall]) -> list[p.FunctionCall]:
         """Answer the built-in `end_call` here; the other calls go to their tools."""
@@ -565,10 +618,15 @@ class ResponsesNode:
     def _body(self, items: Sequence[p.JSONObject], previous: str | None) -> p.JSONObject:
         # Filled here, once: a caller's value is never read as a template again.
         instructions = render(self.settings.system_instruction or "", self._values)
+        if self.flow is not None:
+            instructions = self.flow.instructions(instructions, self._values)
         if self._prompt:
             instructions = f"{instructions}\n\n{self._prompt}" if instructions else self._prompt
-        tools = fill_request({"tools": self._tools}, self._values)["tools"] if self._values \
-            else self._tools
+        if self.flow is not None:
+            tools = self.flow.tools(self._values)
+        else:
+            tools = fill_request({"tools": self._tools}, self._values)["tools"] \
+                if self._values else self._tools
         return p.build_body(self.spec, self.settings, items, tools=tools,
                             previous_response_id=previous, system_instruction=instructions)
 
