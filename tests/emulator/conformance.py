@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from openai.types.audio.speech_create_params import SpeechCreateParams
+from openai.types.beta.realtime import RealtimeClientEvent as BetaClientEvent
 from openai.types.beta.realtime import RealtimeServerEvent as BetaServerEvent
+from openai.types.realtime import RealtimeClientEvent as GAClientEvent
 from openai.types.realtime import RealtimeServerEvent as GAServerEvent
 from openai.types.responses import ResponseStreamEvent
 from openai.types.responses.responses_server_event import ResponsesServerEvent
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 GA_SERVER: TypeAdapter[Any] = TypeAdapter(Annotated[GAServerEvent, Field(discriminator="type")])
 BETA_SERVER: TypeAdapter[Any] = TypeAdapter(
@@ -21,12 +24,48 @@ WS_SERVER: TypeAdapter[Any] = TypeAdapter(
     Annotated[ResponsesServerEvent, Field(discriminator="type")]
 )
 
+GA_CLIENT: TypeAdapter[Any] = TypeAdapter(Annotated[GAClientEvent, Field(discriminator="type")])
+BETA_CLIENT: TypeAdapter[Any] = TypeAdapter(
+    Annotated[BetaClientEvent, Field(discriminator="type")]
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SpeechUsage(_Strict):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class SpeechAudioDeltaEvent(_Strict):
+    type: Literal["speech.audio.delta"]
+    audio: str
+
+
+class SpeechAudioDoneEvent(_Strict):
+    type: Literal["speech.audio.done"]
+    usage: SpeechUsage
+
+
+# The SDK types the speech request (`SpeechCreateParams`) but not the events of its SSE stream
+# (it hands the stream over as bytes); these two follow OpenAI's API reference for
+# `stream_format: "sse"`, and forbid any field it does not list.
+SPEECH_SERVER: TypeAdapter[Any] = TypeAdapter(
+    Annotated[SpeechAudioDeltaEvent | SpeechAudioDoneEvent, Field(discriminator="type")]
+)
+SPEECH_REQUEST: TypeAdapter[Any] = TypeAdapter(SpeechCreateParams)
+
 ADAPTERS: dict[str | None, TypeAdapter[Any]] = {
     "ga": GA_SERVER,
     "beta": BETA_SERVER,
     "responses_http": SSE_SERVER,
     "responses_ws": WS_SERVER,
+    "speech": SPEECH_SERVER,
 }
+CLIENT_ADAPTERS: dict[str | None, TypeAdapter[Any]] = {"ga": GA_CLIENT, "beta": BETA_CLIENT}
 
 # Fields the SDK models do not declare but the live service sends (reference §7.2/§7.3):
 # sessions carry server-only `object`, `id` and `expires_at` in `session.created/updated`.
@@ -70,3 +109,18 @@ def check_all(adapter: TypeAdapter[Any], events: list[dict[str, Any]]) -> None:
     assert events, "no events to check"
     for event in events:
         check(adapter, event)
+
+
+def check_speech_request(body: dict[str, Any]) -> None:
+    """A `POST /v1/audio/speech` body: the SDK's request type, and no key it does not know."""
+    known = SpeechCreateParams.__required_keys__ | SpeechCreateParams.__optional_keys__
+    assert set(body) <= known, f"the speech request has fields the SDK does not know: " \
+        f"{sorted(set(body) - known)}"
+    SPEECH_REQUEST.validate_python(body)
+
+
+def check_client(dialect: str | None, event: dict[str, Any]) -> None:
+    """Validate one client event of a Realtime or transcription connection."""
+    model = CLIENT_ADAPTERS[dialect].validate_python(event)
+    unknown = extras(model)
+    assert not unknown, f"{event['type']} has fields the SDK does not know: {unknown}"

@@ -22,7 +22,8 @@ async def emulator() -> AsyncIterator[Emulator]:
 
 def assert_conformant(emu: Emulator) -> None:
     for record in emu.connections:
-        adapter = ADAPTERS[record.dialect if record.kind == "realtime" else record.kind]
+        realtime = record.kind in ("realtime", "transcription")
+        adapter = ADAPTERS[record.dialect if realtime else record.kind]
         for event in record.sent:
             if "type" in event:
                 check(adapter, event)
