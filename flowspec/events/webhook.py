@@ -6,7 +6,8 @@ Each event is one JSON object:
      "bot": "support-line", "version": 3, "metadata": {…}, "data": {…}}
 
 with `data` by type: `call.started` {transport, variables}; `transcript` {role, text, item_id,
-interrupted}; `tool.called` {name, call_id, arguments, ok, error, elapsed_ms}; `call.ended`
+interrupted}; `tool.called` {name, call_id, arguments, ok, error, elapsed_ms};
+`flow.transition` {from, to, tool, refused} (a refused one: the call stayed in `from`); `call.ended`
 {reason, detail, duration_s, transcript: [{role, text}], usage: {kind: tokens}}. Each POST
 carries `X-Flowspec-Event`, `X-Flowspec-Delivery` (the event id: a retried event keeps it, so a
 receiver can ignore a repeat) and, with a `secret`, `X-Flowspec-Signature`
@@ -32,7 +33,13 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from flowspec import limits
-from flowspec.conversation.events import CallEnding, CallStarted, TranscriptItem
+from flowspec.conversation.events import (
+    CallEnding,
+    CallStarted,
+    FlowTransition,
+    FlowTransitionRefused,
+    TranscriptItem,
+)
 from flowspec.conversation.template import render_all
 from flowspec.errors import UsageError
 from flowspec.events.delivery import Delivery, Outgoing, Post, PostFailed
@@ -95,7 +102,7 @@ class WebhookNode:
     async def start(self) -> None:
         self._subscription = self.ctx.bus.subscribe(
             self._on_event, SessionStarted, CallStarted, TranscriptItem, FunctionCallEnded,
-            Metrics, CallEnding)
+            FlowTransition, FlowTransitionRefused, Metrics, CallEnding)
         self.ctx.spawn(self.delivery.run(), name=f"flowspec:{self.ctx.node_id}:webhook")
 
     async def handle(self, frame: Frame, port: str) -> None:
@@ -138,6 +145,12 @@ class WebhookNode:
                 "arguments": _arguments(event.arguments), "ok": event.ok,
                 "error": event.error, "cancelled": event.cancelled,
                 "elapsed_ms": round(event.elapsed_ms, 1)})
+        elif isinstance(event, FlowTransition):
+            self._send("flow.transition", {"from": event.source, "to": event.target,
+                                           "tool": event.tool, "refused": False})
+        elif isinstance(event, FlowTransitionRefused):
+            self._send("flow.transition", {"from": event.source, "to": event.target,
+                                           "tool": "", "refused": True})
         elif isinstance(event, Metrics):
             for name, value in event.values.items():
                 if name.endswith("_tokens") and value > 0:

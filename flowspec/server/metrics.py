@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from flowspec.conversation.events import CallRefused
+from flowspec.conversation.events import CallRefused, FlowTransition, FlowTransitionRefused
 from flowspec.events.webhook import WebhookEventSettled
 from flowspec.runtime.bus import (
     Bus,
@@ -129,6 +129,10 @@ class ServerMetrics:
         self.calls_refused = Counter(
             "flowspec_calls_refused", "Calls refused before the model was contacted: their "
             "variables broke the spec's declaration.", ["spec", "code"], registry=r)
+        self.flow_transitions = Counter(
+            "flowspec_flow_transitions", "Moves between the states of a spec's flow, by outcome "
+            "(moved, refused: the provider refused the state's update and the call stayed).",
+            ["spec", "source", "target", "outcome"], registry=r)
         self._sessions = sessions
         r.register(_QueueDepth(sessions))
         r.register(_SourceUp(sources))
@@ -182,6 +186,10 @@ class ServerMetrics:
             case WebhookEventSettled():
                 self.webhook_events.labels(spec, event.node_id, event.event,
                                            event.outcome).inc()
+            case FlowTransition():
+                self.flow_transitions.labels(spec, event.source, event.target, "moved").inc()
+            case FlowTransitionRefused():
+                self.flow_transitions.labels(spec, event.source, event.target, "refused").inc()
             case CallRefused():
                 # A browser call is refused while its transport starts: before SessionStarted
                 # names its spec, but the server already lists the session.

@@ -11,8 +11,10 @@ from flowspec.spec.models.base import Mutability, NodeSpec, spec_field
 NEXT = Mutability.NEXT_SESSION
 STRUCT = Mutability.STRUCTURAL
 
-EventType = Literal["call.started", "transcript", "tool.called", "call.ended"]
-EVENT_TYPES: tuple[str, ...] = ("call.started", "transcript", "tool.called", "call.ended")
+EventType = Literal["call.started", "transcript", "tool.called", "flow.transition",
+                    "call.ended"]
+EVENT_TYPES: tuple[str, ...] = ("call.started", "transcript", "tool.called", "flow.transition",
+                                "call.ended")
 EVENT_DESCRIPTIONS = [
     "The call began: its variables and transport.",
     "One user or bot conversation item, as it completes.",

@@ -6,14 +6,18 @@ state's words are said before the call ends."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from flowspec.conversation.events import CallEnding, FlowTransition, FlowTransitionRefused
 from flowspec.emulator import Emulator
+from flowspec.events.webhook import WebhookNode
 from flowspec.frames import TextFrame, TranscriptFrame
-from flowspec.runtime.bus import FunctionCallEnded
+from flowspec.runtime.bus import Bus, FunctionCallEnded
+from flowspec.server.metrics import ServerMetrics
+from tests.events.test_webhook import SECRET, Receiver, receiving
 
 from .harness import STEP, Run, run_spec
 
@@ -144,3 +148,48 @@ async def test_a_refused_update_leaves_the_call_where_it_was(emulator: Emulator,
             await record.wait_received("session.update", count=3)  # the way back
         back = updates(record)[2]
         assert str(back["instructions"]).endswith("wants to book a table.")
+
+
+def moved(run: Run, count: int) -> bool:
+    return len(run.of(FlowTransition)) == count
+
+
+async def test_moves_reach_the_webhook_and_the_metrics(emulator: Emulator) -> None:
+    emulator.load_script(SCRIPT, text=True)
+    receiver = Receiver()
+    async with receiving(receiver.accept) as url:
+        text = booking(emulator, False).replace("edges:\n", f"""  hook:
+    type: events.webhook
+    url: {url}
+    secret: {SECRET}
+    events: [flow.transition]
+    allow_private_network: true
+edges:
+""", 1)
+        node = partial(WebhookNode, flush_budget_s=4.0)
+        async with run_spec(emulator, text, extra_nodes={"events.webhook": node}) as run:
+            await run.ready()
+            for words, moves in (("I would like to book a table.", 1),
+                                 ("We are twelve people at eight.", 2),
+                                 ("Then four people at half past seven.", 3)):
+                await say(run, words)
+                async with STEP(10):
+                    await run.wait_event(partial(moved, run, moves))
+            run.session.request_end("done")
+            async with STEP(10):
+                await run.session.wait()
+    sent = [(e["data"]["from"], e["data"]["to"], e["data"]["tool"], e["data"]["refused"])
+            for e in receiver.events]
+    assert sent == [("greet", "collect", "wants_booking", False),
+                    ("collect", "collect", "check_availability", False),
+                    ("collect", "confirm", "check_availability", False)]
+    assert all(receiver.valid)
+    bus = Bus()
+    metrics = ServerMetrics(bus, sessions=list)
+    for event in run.events:
+        bus.publish(event)
+    exposed = metrics.render().decode()
+    for source, target, count in (("greet", "collect", 1), ("collect", "collect", 1),
+                                  ("collect", "confirm", 1)):
+        assert (f'flowspec_flow_transitions_total{{outcome="moved",source="{source}",'
+                f'spec="restaurant-booking",target="{target}"}} {count}.0') in exposed
