@@ -11,7 +11,6 @@ import importlib
 import importlib.machinery
 import importlib.util
 import json
-import re
 import sys
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -20,6 +19,7 @@ from urllib.parse import urlparse
 
 from flowspec.errors import Diagnostic, Severity
 from flowspec.nodes.netpolicy import url_problem
+from flowspec.spec.capabilities import reasoning_supported, transcription_prompt_supported
 from flowspec.spec.load import Document
 from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.events import WebhookSpec
@@ -40,13 +40,6 @@ from flowspec.spec.models.transports import (
 )
 
 OPENAI_HOSTS = frozenset({"api.openai.com"})
-_REASONING_RESPONSES = re.compile(r"^(o\d|gpt-5)(?!.*-chat)")
-_REASONING_REALTIME = re.compile(r"^gpt-realtime-2")
-
-
-def reasoning_supported(model: str, *, realtime: bool) -> bool:
-    pattern = _REASONING_REALTIME if realtime else _REASONING_RESPONSES
-    return bool(pattern.match(model))
 
 
 def _warn(doc: Document, code: str, message: str, pointer: str, *, key: bool = True,
@@ -87,7 +80,8 @@ def realtime_rules(doc: Document, base: str, node: RealtimeNodeSpec) -> Iterator
                     hint="use a reasoning realtime model such as gpt-realtime-2")
     audio_in = props.audio.input if props.audio else None
     transcription = audio_in.transcription if audio_in else None
-    if transcription and transcription.model == "gpt-realtime-whisper" and transcription.prompt:
+    if transcription and transcription.prompt and \
+            not transcription_prompt_supported(transcription.model):
         yield _warn(doc, "provider.prompt-unsupported", "gpt-realtime-whisper does not take a "
                     "transcription prompt; it will not be sent",
                     f"{sp}/audio/input/transcription/prompt")
@@ -135,7 +129,7 @@ def transcribe_rules(doc: Document, base: str,
                         f"{', '.join(BETA_TRANSCRIPTION_MODELS)} only, not {settings.model!r}",
                         f"{at}/model")
     if settings.model == "gpt-realtime-whisper":
-        if settings.prompt:
+        if settings.prompt and not transcription_prompt_supported(settings.model):
             yield _warn(doc, "provider.prompt-unsupported", "gpt-realtime-whisper does not "
                         "take a transcription prompt; it will not be sent", f"{at}/prompt")
         if settings.turn_detection is not False:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowspec.audio import Encoding
+from flowspec.spec.capabilities import reasoning_supported, transcription_prompt_supported
 from flowspec.spec.models.realtime import RealtimeSettingsSpec
 
 # Fields where `false` in the spec means "off", which the wire spells `null`.
@@ -52,8 +53,14 @@ def session_payload(
     raw_tools = session.pop("tools", None) or []
     if tools or raw_tools:
         session["tools"] = [*(tools or []), *raw_tools]
-    if "reasoning" in session and not settings.model.startswith("gpt-realtime-2"):
-        del session["reasoning"]  # validate warned; the server would reject it
+    # Validate warned of both (`flowspec.spec.capabilities`); the server would refuse them.
+    if "reasoning" in session and not reasoning_supported(settings.model, realtime=True):
+        del session["reasoning"]
+    transcription = session.get("audio", {}).get("input", {}).get("transcription")
+    if isinstance(transcription, dict) and "prompt" in transcription and \
+            not transcription_prompt_supported(str(transcription.get("model", ""))):
+        session["audio"]["input"]["transcription"] = {
+            k: v for k, v in transcription.items() if k != "prompt"}
     return deep_merge(session, extra or {})
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from flowspec.errors import NodeError, RemoteProtocolError
+from flowspec.spec.capabilities import reasoning_supported
 from flowspec.spec.models.responses import ResponsesNodeSpec, ResponsesSettingsSpec
 
 JSONObject: TypeAlias = dict[str, Any]
@@ -201,7 +202,7 @@ def build_body(
         body["service_tier"] = spec.service_tier
     if tools:
         body["tools"] = list(tools)
-    if settings.reasoning is not None:
+    if settings.reasoning is not None and reasoning_supported(settings.model, realtime=False):
         body["reasoning"] = settings.reasoning.model_dump(exclude_none=True)
         body["include"] = ["reasoning.encrypted_content"]
     body.update(spec.extra)

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flowspec.nodes.openai_realtime.delta import minimal_session
+from flowspec.spec.capabilities import transcription_prompt_supported
 from flowspec.spec.models.speech import TranscribeSettingsSpec
 
 NAME = "ga"
@@ -17,7 +18,6 @@ UPDATE = "session.update"
 UPDATED = "session.updated"
 WAITS_FOR_CREATED = True
 """The server opens with `session.created`; the update follows it."""
-NO_PROMPT_MODELS = frozenset({"gpt-realtime-whisper"})
 
 
 def transcription(settings: TranscribeSettingsSpec) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def transcription(settings: TranscribeSettingsSpec) -> dict[str, Any]:
     body: dict[str, Any] = {"model": settings.model}
     if settings.language:
         body["language"] = settings.language
-    if settings.prompt and settings.model not in NO_PROMPT_MODELS:
+    if settings.prompt and transcription_prompt_supported(settings.model):
         body["prompt"] = settings.prompt
     return body
 

@@ -20,7 +20,8 @@ def test_omitted_settings_are_not_sent_and_penalties_never_are() -> None:
 def test_given_settings_map_to_the_api_names_and_extra_is_merged_last() -> None:
     node = spec(service_tier="flex", extra={"store": True, "truncation": "auto"}, settings={
         "temperature": 0.2, "top_p": 0.9, "max_completion_tokens": 64,
-        "system_instruction": "Be kind.", "reasoning": {"effort": "low", "summary": "auto"}})
+        "model": "gpt-5", "system_instruction": "Be kind.",
+        "reasoning": {"effort": "low", "summary": "auto"}})
     body = p.build_body(node, node.settings, [p.user_message("hi")], previous_response_id="r1")
     assert body["temperature"] == 0.2 and body["top_p"] == 0.9
     assert body["max_output_tokens"] == 64 and body["instructions"] == "Be kind."

@@ -72,7 +72,8 @@ async def test_reasoning_round_trips_and_failed_or_incomplete_responses_end_the_
     async def connect(url: str, headers: Mapping[str, str]) -> WireSocket:
         return socket
 
-    graph = compile_graph(emulator, settings="reasoning: {effort: low, summary: auto}")
+    graph = compile_graph(emulator,
+                          settings="model: gpt-5\nreasoning: {effort: low, summary: auto}")
     async with running(graph, connect=connect) as bot:
         for number in range(1, 5):
             await bot.say(f"turn {number}")
