@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from flowspec.errors import UsageError
 from flowspec.frames import UpdateSettingsFrame
+from flowspec.reload.flow_live import reflow
 from flowspec.reload.plan import NodeAction, Plan, PlannedChange
 from flowspec.runtime.bus import (
     Bus,
@@ -179,6 +180,12 @@ class Applier:
             sent.append((action, changes))
         if plan.conversation is not None:
             _converse(session, plan.conversation)
+        if plan.flow is not None:
+            try:
+                await reflow(session, plan.flow, plan.flow_states)
+            except Exception as exc:  # one call's failure must not fail the reload of others
+                log.warning("session %s: the flow change failed: %r", session.id, exc,
+                            exc_info=exc)
         return report, sent
 
     @staticmethod

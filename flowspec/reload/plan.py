@@ -19,10 +19,12 @@ from typing import Any, Literal
 from flowspec.families.family import LivePath
 from flowspec.families.registry import default_families
 from flowspec.reload.diff import Change, split_pointer
+from flowspec.reload.flow_live import flow_where, live_states
 from flowspec.spec.compiled import CompiledGraph
 from flowspec.spec.conversation_rules import conversation_model
 from flowspec.spec.models.base import Mutability, NodeSpec
 from flowspec.spec.models.conversation import ConversationSpec
+from flowspec.spec.models.flow import FlowSpec
 from flowspec.spec.models.tools import ToolNodeSpec
 
 Applies = Literal["live", "until_first_audio", "new_sessions", "rejected"]
@@ -88,6 +90,10 @@ class Plan:
     conversation: ConversationSpec | None = None
     """The new spec's conversation, when part of it applies to live calls (`idle`,
     `closing`): each live call's driver reads it from its next silence on."""
+    flow: FlowSpec | None = None
+    """The new spec's flow, when what some of its states offer applies to live calls."""
+    flow_states: frozenset[str] = frozenset()
+    """Those states."""
 
     @property
     def changes_by_node(self) -> dict[str, list[PlannedChange]]:
@@ -167,6 +173,9 @@ def build_plan(old: CompiledGraph, new: CompiledGraph, changes: list[Change], *,
         if applies == "live" and change.node_id and len(parts) > 2 and \
                 _is_tool(new.nodes.get(change.node_id)):
             live_tools.add(change.node_id)
+    plan.flow_states = live_states([(c.change, c.applies) for c in plan.changes])
+    if plan.flow_states:
+        plan.flow = new.spec.flow
     for node_id, spec in new.nodes.items():
         before = old.nodes.get(node_id)
         live = _live_path(spec)
@@ -213,6 +222,9 @@ def _where(change: Change, old: CompiledGraph, new: CompiledGraph,
         return "live", ""
     if parts and parts[0] in ("conversation", "variables"):
         return _conversation_where(parts, change, old, new)
+    if parts and parts[0] == "flow":
+        applies, reason = flow_where(parts, change, old, new)
+        return ("live" if applies == "live" else "new_sessions"), reason
     if node_id is None or len(parts) < 3:
         return "new_sessions", ""
     spec = new.nodes.get(node_id) or old.nodes.get(node_id)

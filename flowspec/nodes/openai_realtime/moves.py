@@ -11,6 +11,7 @@ from flowspec.conversation.flow import Move
 from flowspec.nodes.openai_realtime.link import ModelLink
 from flowspec.nodes.tool_defs import tool_definitions
 from flowspec.runtime.bus import FunctionCallEnded
+from flowspec.spec.models.flow import FlowSpec
 
 FUNCTION_OUTPUT = '{"ok": true}'
 
@@ -28,6 +29,20 @@ def enter_initial(link: ModelLink, variables: dict[str, Any]) -> None:
     assert link.flow is not None
     link.settings.enter(link.flow.instructions, state_tools(link),
                         link.flow.values_with(variables))
+
+
+async def restate(link: ModelLink, flow: FlowSpec, states: frozenset[str]) -> None:
+    """A live change of what `states` offer: a call now in one of them gets it at once, as
+    the smallest update (nothing, when the change leaves its session as it was)."""
+    if link.flow is None:
+        return
+    link.flow.spec = flow
+    if link.flow.state not in states:
+        return  # read as the call enters the state
+    update = link.settings.move(link.flow.instructions, state_tools(link),
+                                link.flow.values_with(link.settings.values),
+                                link.ctx.session_id, None)
+    await link.send_settings(update)
 
 
 async def function_called(link: ModelLink, call_id: str, name: str, arguments: str) -> None:

@@ -56,6 +56,7 @@ from flowspec.nodes.openai_realtime.link import ModelLink
 from flowspec.nodes.openai_realtime.receive import ServerEvents
 from flowspec.nodes.openai_realtime.settings import LiveSettings
 from flowspec.runtime.node import TOOL_RESULT_PORT, Context
+from flowspec.spec.models.flow import FlowSpec
 from flowspec.spec.models.realtime import RealtimeNodeSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 
@@ -192,6 +193,10 @@ class RealtimeNode:
         await self.link.request_response(overrides)
 
     # -- frames in ---------------------------------------------------------------------------
+
+    async def flow_changed(self, flow: FlowSpec, states: frozenset[str]) -> None:
+        """A live change of the call's flow (`flowspec.reload.flow_live.FlowHolder`)."""
+        await moves.restate(self.link, flow, states)
 
     async def handle(self, frame: Frame, port: str) -> None:
         match frame:

@@ -65,6 +65,7 @@ from flowspec.runtime.bus import (
     SettingsRejected,
 )
 from flowspec.runtime.node import TOOL_RESULT_PORT, Context
+from flowspec.spec.models.flow import FlowSpec
 from flowspec.spec.models.responses import ResponsesNodeSpec, ResponsesSettingsSpec
 
 log = logging.getLogger("flowspec.nodes.openai_responses")
@@ -210,6 +211,12 @@ class ResponsesNode:
         await self.ctx.emit(ResponseEndedFrame(response_id=item_id, status="completed"))
         if self.driver is not None:
             self.driver.response_ended()
+
+    async def flow_changed(self, flow: FlowSpec, states: frozenset[str]) -> None:
+        """A live change of the call's flow (`flowspec.reload.flow_live.FlowHolder`): each
+        request reads the current state's offer, so the next one carries it."""
+        if self.flow is not None:
+            self.flow.flow.spec = flow
 
     async def handle(self, frame: Frame, port: str) -> None:
         match frame:
