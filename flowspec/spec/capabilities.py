@@ -8,6 +8,9 @@ import re
 _REASONING_RESPONSES = re.compile(r"^(o\d|gpt-5)(?!.*-chat)")
 _REASONING_REALTIME = re.compile(r"^gpt-realtime-2")
 
+SPEECH_ONLY_VOICES = frozenset({"fable", "onyx", "nova"})
+"""Voices of the speech API (tts-1, gpt-4o-mini-tts) that no Realtime model speaks with."""
+
 TRANSCRIPTION_NO_PROMPT = frozenset({"gpt-realtime-whisper"})
 """Transcription models that take no `prompt`."""
 

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 from urllib.parse import urlparse
 
 from flowspec.errors import Diagnostic, Severity
@@ -24,7 +25,7 @@ from flowspec.spec.load import Document
 from flowspec.spec.models.base import NodeSpec
 from flowspec.spec.models.events import WebhookSpec
 from flowspec.spec.models.openai_common import OpenAIClientSpec
-from flowspec.spec.models.realtime import RealtimeNodeSpec
+from flowspec.spec.models.realtime import RealtimeNodeSpec, ToolChoiceFunctionSpec
 from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
 from flowspec.spec.models.responses import ResponsesNodeSpec
 from flowspec.spec.models.speech import (
@@ -38,6 +39,7 @@ from flowspec.spec.models.transports import (
     WavTransportSpec,
     WebsocketTransportSpec,
 )
+from flowspec.spec.validate import did_you_mean
 
 OPENAI_HOSTS = frozenset({"api.openai.com"})
 
@@ -64,6 +66,46 @@ def _openai_rules(doc: Document, base: str, node: OpenAIClientSpec) -> Iterator[
                     hint=replacement)
 
 
+def _function_names(doc: Document, node: OpenAIClientSpec,
+                    raw_tools: list[dict[str, Any]] | None) -> set[str]:
+    """The functions the model of `node` may be told to call: its tool nodes' (and a flow's),
+    its raw function tools, transition-only functions and the built-in end_call."""
+    def mapping(value: object) -> dict[str, Any]:
+        return value if isinstance(value, dict) else {}
+
+    data = mapping(doc.data)
+    nodes, flow = mapping(data.get("nodes")), mapping(data.get("flow"))
+    tool_ids = list(getattr(node, "tools", []))
+    names = {"end_call"}
+    tool_ids += [t for t in flow.get("global_tools") or [] if isinstance(t, str)]
+    states = mapping(flow.get("states"))
+    for state in states.values():
+        if isinstance(state, dict):
+            tool_ids += [t for t in state.get("tools") or [] if isinstance(t, str)]
+            functions = state.get("functions")
+            names.update(functions if isinstance(functions, dict) else ())
+    for tool_id in tool_ids:
+        tool = nodes.get(tool_id)
+        name = tool.get("name") if isinstance(tool, dict) else None
+        names.add(name if isinstance(name, str) else tool_id)
+    names.update(str(t["name"]) for t in raw_tools or () if isinstance(t, dict) and "name" in t)
+    return names
+
+
+def _tool_choice_rule(doc: Document, node: OpenAIClientSpec, choice: object,
+                      raw_tools: list[dict[str, Any]] | None,
+                      pointer: str) -> Iterator[Diagnostic]:
+    if not isinstance(choice, ToolChoiceFunctionSpec):
+        return
+    names = _function_names(doc, node, raw_tools)
+    if choice.name not in names:
+        yield doc.diagnostic("tool.choice-unknown", f"`tool_choice` names function "
+                             f"{choice.name!r}, which is not one of this node's tools",
+                             f"{pointer}/name",
+                             hint=did_you_mean(choice.name, sorted(names)) or
+                             f"its tools: {', '.join(sorted(names))}")
+
+
 def realtime_rules(doc: Document, base: str, node: RealtimeNodeSpec) -> Iterator[Diagnostic]:
     yield from _openai_rules(doc, base, node)
     settings = node.effective_settings()
@@ -78,6 +120,7 @@ def realtime_rules(doc: Document, base: str, node: RealtimeNodeSpec) -> Iterator
         yield _warn(doc, "provider.reasoning-unsupported", f"model {settings.model!r} does not "
                     "accept `reasoning`; it will not be sent", f"{sp}/reasoning",
                     hint="use a reasoning realtime model such as gpt-realtime-2")
+    yield from _tool_choice_rule(doc, node, props.tool_choice, props.tools, f"{sp}/tool_choice")
     audio_in = props.audio.input if props.audio else None
     transcription = audio_in.transcription if audio_in else None
     if transcription and transcription.prompt and \
@@ -95,6 +138,10 @@ def beta_rules(doc: Document, base: str, node: RealtimeBetaNodeSpec) -> Iterator
                     "on its own servers (connections get beta_api_shape_disabled)",
                     f"{base}/type", key=False, hint="use type: openai.realtime")
     settings = node.effective_settings()
+    sp = f"{base}/settings/session_properties" if node.session_properties is None \
+        else f"{base}/session_properties"
+    props = settings.session_properties
+    yield from _tool_choice_rule(doc, node, props.tool_choice, props.tools, f"{sp}/tool_choice")
     if settings.system_instruction is not None and \
             settings.session_properties.instructions is not None:
         yield _warn(doc, "settings.instructions-overridden", "both `system_instruction` and "

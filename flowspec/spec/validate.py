@@ -215,6 +215,10 @@ class _Reporter:
                     hint=did_you_mean(str(kind), consts),
                 )
                 return
+        explained = self._provider_range(pointer, validator, instance)
+        if explained is not None:
+            yield explained
+            return
         if validator == "enum" or validator == "const":
             options = error.validator_value if validator == "enum" else [error.validator_value]
             shown = ", ".join(_show(o) for o in options)
@@ -329,6 +333,36 @@ class _Reporter:
             ),
         )
 
+    def _provider_range(self, pointer: str, validator: str,
+                        instance: Any) -> Diagnostic | None:
+        """A Realtime voice or beta temperature the API refuses, said with the reason: other
+        OpenAI APIs (and pages written about them) take these values."""
+        from flowspec.spec.capabilities import SPEECH_ONLY_VOICES
+        from flowspec.spec.models.realtime import GA_VOICES
+        from flowspec.spec.models.realtime_beta import BETA_VOICES
+
+        node_type = self._node_type(pointer)
+        if node_type not in ("openai.realtime", "openai.realtime_beta"):
+            return None
+        if pointer.endswith("/voice") and validator in ("enum", "pattern") and \
+                instance in SPEECH_ONLY_VOICES:
+            voices = GA_VOICES if node_type == "openai.realtime" else BETA_VOICES
+            return self.doc.diagnostic(
+                "realtime.speech-voice",
+                f"{_show(instance)} is a text-to-speech voice (the speech API's, as an "
+                f"openai.speech node uses), not a Realtime voice; {node_type} speaks with "
+                f"{', '.join(voices)}", pointer,
+                hint="custom voices: voice_<id>" if node_type == "openai.realtime"
+                else None)
+        if node_type == "openai.realtime_beta" and pointer.endswith("/temperature") and \
+                validator in ("minimum", "maximum"):
+            return self.doc.diagnostic(
+                "schema.out-of-range",
+                f"{_show(instance)} is out of range: the beta Realtime API refuses a temperature "
+                "outside 0.6–1.2 (0–2 is the range of the Chat Completions and Responses APIs)",
+                pointer, hint="the server's default is 0.8")
+        return None
+
     def _node_type(self, pointer: str) -> str | None:
         parts = pointer.split("/")
         if len(parts) >= 3 and parts[1] == "nodes":
@@ -388,8 +422,12 @@ def _forms(branches: list[Any]) -> str:
             names.append(branch["$ref"].rsplit("/", 1)[1].removesuffix("Spec"))
         elif "const" in branch:
             names.append(_show(branch["const"]))
+        elif "enum" in branch:
+            names.extend(_show(value) for value in branch["enum"])
         elif "type" in branch:
             names.append(str(branch["type"]))
+    if len(names) > 2:
+        return f": expected {', '.join(names[:-1])} or {names[-1]}"
     return f": expected {' or '.join(names)}" if names else ""
 
 

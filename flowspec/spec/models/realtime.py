@@ -183,6 +183,24 @@ class PromptSpec(StrictModel):
     )
 
 
+TokenLimit = Annotated[int, Field(ge=1, le=4096)] | Literal["inf"]
+"""What the Realtime API takes as a response's token limit: 1–4096, or `inf`."""
+ToolChoiceMode = Literal["auto", "none", "required"]
+
+
+class ToolChoiceFunctionSpec(StrictModel):
+    type: Literal["function"] = spec_field(..., description="A function tool.", mutability=LIVE)
+    name: str = spec_field(..., description="The function the model must call: one of the "
+                           "node's tools.", mutability=LIVE)
+
+
+class ToolChoiceMcpSpec(StrictModel):
+    type: Literal["mcp"] = spec_field(..., description="A tool of an MCP server.",
+                                      mutability=LIVE)
+    server_label: str = spec_field(..., description="The MCP server's label.", mutability=LIVE)
+    name: str | None = spec_field(description="The server's tool to call.", mutability=LIVE)
+
+
 class RealtimeSessionPropertiesSpec(StrictModel):
     """The GA session (nested shape). Omitted fields are not sent: the server keeps its value."""
 
@@ -207,13 +225,14 @@ class RealtimeSessionPropertiesSpec(StrictModel):
         "node's `tools:` list. Prefer tool nodes for functions.",
         mutability=LIVE,
     )
-    tool_choice: str | dict[str, Any] | None = spec_field(
-        description="`auto`, `none`, `required`, or `{type: function, name}`.",
+    tool_choice: ToolChoiceMode | ToolChoiceFunctionSpec | ToolChoiceMcpSpec | None = spec_field(
+        description="`auto`, `none`, `required`, `{type: function, name}` naming one of the "
+        "node's tools, or `{type: mcp, server_label, name}`.",
         mutability=LIVE,
         provider_default="auto",
         examples=["auto", "none", "required"],
     )
-    max_output_tokens: int | Literal["inf"] | None = spec_field(
+    max_output_tokens: TokenLimit | None = spec_field(
         description="Most tokens in one response (1–4096) or `inf`.",
         mutability=LIVE,
         provider_default="inf",

@@ -19,7 +19,12 @@ from flowspec.spec.models.openai_common import (
     vad_silence_field,
     vad_threshold_field,
 )
-from flowspec.spec.models.realtime import TracingSpec
+from flowspec.spec.models.realtime import (
+    TokenLimit,
+    ToolChoiceFunctionSpec,
+    ToolChoiceMode,
+    TracingSpec,
+)
 
 LIVE = Mutability.LIVE
 NEXT = Mutability.NEXT_SESSION
@@ -112,8 +117,9 @@ class BetaSessionPropertiesSpec(StrictModel):
         description="Raw provider tool definitions, sent after the node's tool nodes.",
         mutability=LIVE,
     )
-    tool_choice: str | dict[str, Any] | None = spec_field(
-        description="`auto`, `none`, `required`, or a function.",
+    tool_choice: ToolChoiceMode | ToolChoiceFunctionSpec | None = spec_field(
+        description="`auto`, `none`, `required`, or `{type: function, name}` naming one of the "
+        "node's tools.",
         mutability=LIVE,
         provider_default="auto",
         examples=["auto", "none", "required"],
@@ -125,7 +131,7 @@ class BetaSessionPropertiesSpec(StrictModel):
         ge=0.6,
         le=1.2,
     )
-    max_response_output_tokens: int | Literal["inf"] | None = spec_field(
+    max_response_output_tokens: TokenLimit | None = spec_field(
         description="Most tokens in one response (1–4096) or `inf`.",
         mutability=LIVE,
         provider_default="inf",
