@@ -1,6 +1,7 @@
 """The emulator in its own process, for benchmarks that must keep its CPU out of the server's.
 
     python tools/bench/_emulator_proc.py [--pace 1] [--chunk-ms 20] [--say-words 400] [--stamp]
+                                         [--script FILE]
 
 Prints `PORT <n>` once it listens. Every reply says the same long text (`--say-words` words), so a
 session that asks once keeps receiving real-time audio for minutes (the speech is synthesised
@@ -13,6 +14,8 @@ delta is written to the socket: a marker, the connection's number and the send t
 clock for every process on the machine, so a client in another process that finds the stamp in
 the audio it receives knows how long that delta took to reach it, through whatever server relayed
 it. The speech never reaches full scale, so the marker (full-scale samples) does not occur in it.
+
+`--script FILE` gives the model's side as the emulator's script rules instead (tool calls, say).
 
 Each line on stdin is a command; the answer is one JSON line on stdout:
   `stats`         per connection: audio bytes appended by the client, audio deltas sent
@@ -41,7 +44,7 @@ from typing import Any
 from _stamp import STAMP_BYTES, pack
 from aiohttp import web
 
-from flowspec.emulator import Emulator, parse_script, voice
+from flowspec.emulator import Emulator, load_script, parse_script, voice
 from flowspec.emulator.records import ConnectionRecord
 from flowspec.emulator.wire import JSONObject
 
@@ -178,12 +181,14 @@ class BenchEmulator(Emulator):
         return {"error": f"unknown command {name!r}"}
 
 
-async def main(pace: float, chunk_ms: int, say_words: int, stamp: bool) -> None:
+async def main(pace: float, chunk_ms: int, say_words: int, stamp: bool,
+               script_file: str | None = None) -> None:
     # Every reply says the same text: synthesise it once, not once per session, so that the
     # emulator's CPU goes to the wire protocol the benchmark is about.
     voice.synthesize = functools.lru_cache(maxsize=4)(voice.synthesize)
     voice.synthesize(long_text(say_words), 24000)
-    script = parse_script(json.dumps({"rules": [{"say": long_text(say_words)}]}))
+    script = parse_script(json.dumps({"rules": [{"say": long_text(say_words)}]})) \
+        if script_file is None else load_script(script_file)
     BenchEmulator.stamp = stamp
     async with BenchEmulator.start(pace=pace, chunk_ms=chunk_ms, script=script) as emulator:
         assert isinstance(emulator, BenchEmulator)
@@ -205,5 +210,6 @@ if __name__ == "__main__":
     ap.add_argument("--chunk-ms", type=int, default=20)
     ap.add_argument("--say-words", type=int, default=400)
     ap.add_argument("--stamp", action="store_true")
+    ap.add_argument("--script")
     a = ap.parse_args()
-    asyncio.run(main(a.pace, a.chunk_ms, a.say_words, a.stamp))
+    asyncio.run(main(a.pace, a.chunk_ms, a.say_words, a.stamp, a.script))

@@ -312,6 +312,7 @@ def other_rows(r: dict[str, Any]) -> list[Row]:
                     or "not measured", "–", "–", None, "–"))
     out += audio_rows(r)
     out += reload_rows(r)
+    out += flow_rows(r)
     delta = get(r, "delta", "reps") or []
     if delta:
         p50 = [v / 1e3 for v in series(delta, "added", "p50_us")]
@@ -372,6 +373,22 @@ def reload_rows(r: dict[str, Any]) -> list[Row]:
                     cell(across, "{:.2f}"), "–", "–", T.REPLICAS_MS.met(median(across)),
                     str(len(across))))
     return out
+
+
+def flow_rows(r: dict[str, Any]) -> list[Row]:
+    reps = get(r, "flow", "reps") or []
+    metric = ("flow transition: tool result → the new state's `session.update` at the "
+              "provider, median (ms)")
+    if not reps:
+        reason = (r.get("errors") or {}).get("flow") or "not measured"
+        return [(metric, f"added {T.FLOW_ADDED_MS.text}", reason, "–", "–", None, "–")]
+    ours = series(reps, "transition_ms", "median")
+    plain = series(reps, "plain_patch_ms", "median")
+    added = series(reps, "added_median_ms")
+    return [(metric, f"added {T.FLOW_ADDED_MS.text}",
+             f"{cell(ours, '{:.2f}')} (added {cell(added, '{:.2f}')})",
+             f"plain settings change → `session.update`: {cell(plain, '{:.2f}')}", "–",
+             T.FLOW_ADDED_MS.met(median(added)), str(len(ours)))]
 
 
 def rows(r: dict[str, Any]) -> list[Row]:

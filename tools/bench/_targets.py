@@ -57,3 +57,5 @@ INSTALL_MIB = Target("<=", 120, "MiB")
 RELOAD_MS = Target("<=", 5, "ms")
 RELOAD_AT_SESSIONS = 100
 REPLICAS_MS = Target("<=", 20, "ms")
+# Flows (flow.py): what a transition adds over a plain settings change reaching the provider
+FLOW_ADDED_MS = Target("<=", 1, "ms")

@@ -49,9 +49,9 @@ READY_S = 120.0  # how long N sessions may take to reach the model
 class EmulatorProcess:
     """`_emulator_proc.py` at pace 0: its port, and its commands (one JSON line each)."""
 
-    def __init__(self) -> None:
+    def __init__(self, extra: list[str] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, str(HERE / "_emulator_proc.py"),
-                                      "--pace", "0"], stdin=subprocess.PIPE,
+                                      "--pace", "0", *(extra or [])], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

@@ -9,7 +9,8 @@ repeats of their own, the same number on every side): sessions (sessions.py: `fl
 Pipecat 1.14 and a bare relay, real calls through the emulator), executor (executor.py, idle chains
 of pass-through nodes, Pipecat's own script in the same run), validate (validate_time.py),
 imports (the modules a realtime `serve` loads, on both sides), install (fresh venvs, _install.py),
-audio (audio.py), delta (realtime.py: the span inside the server), reload (reload.py).
+audio (audio.py), delta (realtime.py: the span inside the server), reload (reload.py), flow
+(flow.py: a flow transition next to a plain settings change).
 
 Both sides of a comparison are measured in the same run, the same number of times, interleaved
 (A B A B ...); nothing is measured again because it missed. A part that fails or cannot run is
@@ -38,7 +39,8 @@ from _report import rows, table  # noqa: E402
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 PIPECAT_PY = ROOT / ".venv-peers" / "pipecat" / "bin" / "python"
-PARTS = ("sessions", "executor", "validate", "imports", "install", "audio", "delta", "reload")
+PARTS = ("sessions", "executor", "validate", "imports", "install", "audio", "delta", "reload",
+         "flow")
 
 # What a realtime `serve` loads on each side: flowspec's server, its realtime node and browser
 # transport; Pipecat's pipeline, worker and runner, its WebSocket server transport, its realtime
@@ -114,6 +116,12 @@ def part_reload(a: argparse.Namespace) -> dict[str, Any]:
     cmd += ["--patches", "5", "--sessions", "1"] if a.smoke else ["--sessions", *a.reload_levels]
     runs = [run_child(cmd, f"reload rep {i + 1}", timeout=1800) for i in range(a.reps)]
     return {"reload": {"reps": runs}}
+
+
+def part_flow(a: argparse.Namespace) -> dict[str, Any]:
+    cmd = [PY, str(HERE / "flow.py"), "--json", "--reps", "5" if a.smoke else "60"]
+    return {"flow": {"reps": [run_child(cmd, f"flow rep {i + 1}", timeout=600)
+                              for i in range(a.reps)]}}
 
 
 def machine() -> dict[str, Any]:
