@@ -54,7 +54,7 @@ BUILTIN_FAMILIES: tuple[NodeFamily[Any], ...] = (
                 },
             },
         },),
-        live=ModelLive("realtime"),
+        live=ModelLive("realtime", frozenset({"settings", "session_properties"})),
         emulator=_REALTIME_EMULATED,
     ),
     NodeFamily(

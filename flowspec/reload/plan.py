@@ -4,9 +4,9 @@ settings delta live sessions receive, with the exact `session.update` a Realtime
 Where a change applies follows the field's mutability class, narrowed to what a running session
 can take: `live` (model-node settings, the definitions of the tools a model calls, the spec's
 name and description), `until_first_audio` (the voice: sessions that have produced audio keep
-theirs), and `new_sessions` for the rest (`next_session`, `structural`, and live-marked fields
-with no live path, such as tool time limits and transport options). `rejected` changes cannot be
-served without a restart (the paths the server routes).
+theirs), and `new_sessions` for the rest (`next_session` and `structural`: the schema marks
+live only the fields a live path carries, such as no tool time limit or transport option).
+`rejected` changes cannot be served without a restart (the paths the server routes).
 """
 
 from __future__ import annotations

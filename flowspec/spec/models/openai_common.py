@@ -127,7 +127,7 @@ class OpenAINodeSpec(OpenAIClientSpec):
             "Ids of the tool nodes (`tool.python`, `tool.http`) this model may call. Their "
             "definitions are sent to the model in its dialect's shape."
         ),
-        mutability=LIVE,
+        mutability=NEXT,
         examples=[["get_weather"]],
     )
     extra: dict[str, Any] = spec_field(
@@ -137,7 +137,7 @@ class OpenAINodeSpec(OpenAIClientSpec):
             "Realtime, the request body for Responses). Not checked by flowspec; `flowspec "
             "validate` lists them as unchecked."
         ),
-        mutability=LIVE,
+        mutability=NEXT,
     )
 
 

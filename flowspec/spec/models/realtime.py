@@ -318,12 +318,12 @@ class RealtimeNodeSpec(OpenAINodeSpec):
     video_frame_detail: Literal["auto", "low", "high"] = spec_field(
         "auto",
         description="Detail level of video frames sent as `input_image` (at most one per second).",
-        mutability=LIVE,
+        mutability=NEXT,
     )
     user_audio_preroll_secs: float | None = spec_field(
         description="Manual turns only: seconds of recent user audio replayed after an "
         "interruption clears the input buffer. Unset chooses from the VAD settings.",
-        mutability=LIVE,
+        mutability=NEXT,
         ge=0.0,
         le=5.0,
     )

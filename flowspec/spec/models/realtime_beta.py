@@ -201,7 +201,7 @@ class RealtimeBetaNodeSpec(OpenAINodeSpec):
     send_transcription_frames: bool = spec_field(
         True,
         description="Emit transcript frames of the user's speech downstream.",
-        mutability=LIVE,
+        mutability=NEXT,
     )
     settings: RealtimeBetaSettingsSpec = spec_field(
         default_factory=RealtimeBetaSettingsSpec,

@@ -107,24 +107,24 @@ class ResponsesNodeSpec(OpenAINodeSpec):
     )
     service_tier: Literal["auto", "default", "flex", "scale", "priority"] | None = spec_field(
         description="Processing tier for requests.",
-        mutability=LIVE,
+        mutability=NEXT,
         provider_default="auto",
     )
     store: bool = spec_field(
         False,
         description="Let OpenAI store responses. Off by default: the context lives in the session "
         "and over WebSocket in the connection's cache.",
-        mutability=LIVE,
+        mutability=NEXT,
     )
     retry_timeout_secs: float = spec_field(
         5.0,
         description="Seconds to wait for a response to start before it counts as timed out "
         "(`on_completion_timeout`).",
-        mutability=LIVE,
+        mutability=NEXT,
         gt=0,
     )
     retry_on_timeout: bool = spec_field(
-        False, description="Retry once when a request times out.", mutability=LIVE
+        False, description="Retry once when a request times out.", mutability=NEXT
     )
     reconnect_on_error: bool = spec_field(
         True,

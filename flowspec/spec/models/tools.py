@@ -18,7 +18,7 @@ class ToolNodeSpec(NodeSpec):
 
     name: str | None = spec_field(
         description="Function name the model sees. Defaults to the node id.",
-        mutability=LIVE,
+        mutability=NEXT,
         pattern=TOOL_NAME_PATTERN,
     )
     description: str = spec_field(
@@ -43,13 +43,13 @@ class ToolNodeSpec(NodeSpec):
     timeout_s: float = spec_field(
         10.0,
         description="Seconds before a call is abandoned and the model gets an error result.",
-        mutability=LIVE,
+        mutability=NEXT,
         gt=0,
     )
     cancel_on_interruption: bool = spec_field(
         True,
         description="Cancel a running call when the user interrupts.",
-        mutability=LIVE,
+        mutability=NEXT,
     )
 
     def function_name(self, node_id: str) -> str:
@@ -79,7 +79,7 @@ class HttpToolSpec(ToolNodeSpec):
     url: str = spec_field(
         ...,
         description="http(s) URL called with the arguments.",
-        mutability=LIVE,
+        mutability=NEXT,
         privileged=True,
         pattern=r"^https?://",
         examples=["https://api.example.com/weather"],
@@ -87,12 +87,12 @@ class HttpToolSpec(ToolNodeSpec):
     method: Literal["POST", "PUT", "PATCH", "GET"] = spec_field(
         "POST",
         description="HTTP method; `GET` sends the arguments as query parameters.",
-        mutability=LIVE,
+        mutability=NEXT,
     )
     headers: dict[str, str] = spec_field(
         default_factory=dict,
         description="Request headers (values may use `${VAR}`; never printed).",
-        mutability=LIVE,
+        mutability=NEXT,
         privileged=True,
         secret=True,
         examples=[{"Authorization": "Bearer ${WEATHER_TOKEN}"}],
@@ -103,6 +103,6 @@ class HttpToolSpec(ToolNodeSpec):
         "private and other non-public addresses. Off by default: a tool the model can call "
         "should not reach the server itself or the network behind it. Checked when the spec is "
         "validated and again at each call, on the addresses the host name resolves to.",
-        mutability=LIVE,
+        mutability=NEXT,
         privileged=True,
     )
