@@ -17,7 +17,8 @@ SEEN = Observed(said=["It is sunny in Paris.", "Anything else?"],
                 updates=[{"type": "realtime", "instructions": "Be brief.",
                           "audio": {"output": {"voice": "marin"}}}],
                 errors=["llm: The model connection was lost"], late_audio_ms=0.0,
-                interrupted=1, ended="scenario done", latencies_ms=[0.1] * 98 + [0.4, 0.4])
+                interrupted=1, ended="scenario done", latencies_ms=[0.1] * 98 + [0.4, 0.4],
+                state="confirm", path=["greet", "collect", "confirm"])
 
 
 @pytest.mark.parametrize("expectation", [
@@ -31,6 +32,7 @@ SEEN = Observed(said=["It is sunny in Paris.", "Anything else?"],
     expect(call_ended={"reason": "DONE"}),
     expect(error={"contains": "connection was lost"}),
     expect(latency_added_ms={"max": 0.4}),
+    expect(flow_state="confirm"),
 ])
 def test_expectations_that_hold(expectation: Expectation) -> None:
     assert check(expectation, SEEN) is None
@@ -46,11 +48,16 @@ def test_expectations_that_hold(expectation: Expectation) -> None:
     (expect(call_ended={"reason": "hung up"}), 'ended with "scenario done"'),
     (expect(no_error=True), "connection was lost"),
     (expect(latency_added_ms={"max": 0.2}), "p99 0.40 ms over 100 audio frames"),
+    (expect(flow_state="done"), "in state 'confirm' (path: greet → collect → confirm)"),
 ])
 def test_expectations_that_fail_say_what_happened(expectation: Expectation,
                                                   message: str) -> None:
     problem = check(expectation, SEEN)
     assert problem is not None and message in problem, problem
+
+
+def test_a_flow_state_without_a_flow() -> None:
+    assert check(expect(flow_state="done"), Observed()) == "the spec has no flow:"
 
 
 def test_late_audio_and_no_interruption() -> None:
