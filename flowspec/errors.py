@@ -40,6 +40,9 @@ class Diagnostic:
     column: int | None = None
     pointer: str = ""
     hint: str | None = None
+    consequences: tuple[str, ...] = ()
+    """What follows from this finding (about other places), folded under it rather than
+    reported on its own."""
 
     def location(self) -> str:
         where = self.source
@@ -53,7 +56,8 @@ class Diagnostic:
         pointer = self.pointer or "/"
         tail = f" ({self.hint})" if self.hint else ""
         level = "" if self.severity is Severity.ERROR else f"{self.severity.value}: "
-        return f"{self.location()} {pointer}: {level}{self.message}{tail} [{self.code}]"
+        text = f"{self.location()} {pointer}: {level}{self.message}{tail} [{self.code}]"
+        return "".join([text, *(f"\n    so {c}" for c in self.consequences)])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,7 @@ class Diagnostic:
             "column": self.column,
             "pointer": self.pointer,
             "hint": self.hint,
+            **({"consequences": list(self.consequences)} if self.consequences else {}),
         }
 
 

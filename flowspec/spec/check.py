@@ -7,6 +7,8 @@ which is why `caller -> llm -> caller` is a round trip and not a cycle.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -50,13 +52,26 @@ class _Checker:
         # Nodes next to an edge that failed: their "receives nothing" or "unreachable" findings
         # would only repeat the edge's own error.
         self.broken: set[str] = set()
+        # The node a misspelt endpoint most likely meant, with the index of that edge's finding:
+        # what its missing edge leaves wrong is folded under the misspelling, the cause.
+        self.meant: dict[str, int] = {}
 
     def report(self, code: str, message: str, pointer: str, *, warning: bool = False,
                key: bool = False, hint: str | None = None) -> None:
-        severity = Severity.WARNING if warning else Severity.ERROR
-        self.found.append(
-            self.doc.diagnostic(code, message, pointer, key=key, hint=hint, severity=severity)
-        )
+        self.found.append(self.doc.diagnostic(
+            code, message, pointer, key=key, hint=hint,
+            severity=Severity.WARNING if warning else Severity.ERROR))
+
+    def report_on(self, node_id: str, code: str, message: str, *,
+                  warning: bool = False) -> None:
+        """A finding about a node; folded under the misspelt edge endpoint that meant it."""
+        cause = self.meant.get(node_id)
+        if cause is None:
+            self.report(code, message, f"/nodes/{node_id}", key=True, warning=warning)
+            return
+        found = self.found[cause]
+        self.found[cause] = dataclasses.replace(
+            found, consequences=(*found.consequences, message))
 
     # -- edges -------------------------------------------------------------------------------
 
@@ -64,7 +79,14 @@ class _Checker:
         node_id, _, port = text.strip().partition(".")
         port = port or ("out" if direction == "out" else "in")
         if node_id not in self.nodes:
-            self.report("edge.unknown-node", f"edge names no node {node_id!r}", pointer,
+            message = f"edge names no node {node_id!r}"
+            if any(f.code == "edge.unknown-node" and f.pointer == pointer and
+                   f.message == message for f in self.found):
+                return None  # `a -> typo -> b` names it twice
+            close = difflib.get_close_matches(node_id, list(self.nodes), n=1, cutoff=0.6)
+            if close:
+                self.meant.setdefault(close[0], len(self.found))
+            self.report("edge.unknown-node", message, pointer,
                         hint=did_you_mean(node_id, self.nodes))
             return None
         ports = self.ports[node_id]
@@ -258,11 +280,11 @@ class _Checker:
             for port in ports.values():
                 ref = PortRef(node_id, port.name)
                 if port.direction == "in" and port.required and ref not in connected_in:
-                    self.report("graph.dangling-input", f"{ref} receives nothing: connect an "
-                                "edge to it", f"/nodes/{node_id}", key=True)
+                    self.report_on(node_id, "graph.dangling-input",
+                                   f"{ref} receives nothing: connect an edge to it")
                 if port.direction == "out" and ref not in connected_out:
-                    self.report("graph.unused-output", f"{ref} goes nowhere: its frames are "
-                                "dropped", f"/nodes/{node_id}", key=True, warning=True)
+                    self.report_on(node_id, "graph.unused-output",
+                                   f"{ref} goes nowhere: its frames are dropped", warning=True)
         if entry is None:
             return
         node_graph = nx.DiGraph()
@@ -272,8 +294,8 @@ class _Checker:
         for node_id, node in self.spec.nodes.items():
             if node.kind not in ("tool", "transport", "events") and node_id not in reachable \
                     and node_id not in self.broken:
-                self.report("graph.unreachable", f"node {node_id!r} is not reachable from the "
-                            f"entry transport {entry!r}", f"/nodes/{node_id}", key=True)
+                self.report_on(node_id, "graph.unreachable", f"node {node_id!r} is not "
+                               f"reachable from the entry transport {entry!r}")
 
 
 def check_graph(doc: Document, spec: GraphSpec) -> tuple[GraphParts, list[Diagnostic]]:

@@ -91,3 +91,38 @@ def test_content_hash_ignores_layout_but_not_content() -> None:
     other = base.replace("name: t", "name: u")
     h = [compile_text(t, env={}).raise_for_errors().content_hash for t in (base, same, other)]
     assert h[0] == h[1] != h[2]
+
+
+def test_a_misspelt_edge_endpoint_leads_and_what_it_leaves_wrong_is_folded_under_it() -> None:
+    text = (ROOT / "specs" / "voice-assistant.yaml").read_text()
+    assert "caller -> llm -> caller" in text
+    report = compile_text(text.replace("caller -> llm -> caller", "caller -> lllm -> caller"),
+                          "bot.yaml", env={})
+    (cause,) = report.diagnostics
+    assert (cause.code, cause.pointer, cause.hint) == (
+        "edge.unknown-node", "/edges/0", "did you mean 'llm'?")
+    assert cause.consequences == (
+        "llm.in receives nothing: connect an edge to it",
+        "llm.out goes nowhere: its frames are dropped",
+        "node 'llm' is not reachable from the entry transport 'caller'")
+    lines = str(cause).splitlines()
+    assert lines[0].endswith("edge names no node 'lllm' (did you mean 'llm'?) "
+                             "[edge.unknown-node]")
+    assert lines[1:] == [f"    so {c}" for c in cause.consequences]
+    assert cause.to_json()["consequences"] == list(cause.consequences)
+
+
+def test_a_node_no_misspelling_meant_keeps_its_own_findings() -> None:
+    report = compile_text("""\
+flowspec: 1
+name: t
+nodes:
+  chat: {type: transport.text}
+  llm: {type: openai.responses}
+  other: {type: openai.responses}
+edges: [chat -> llm -> chat, chat -> zzzzzz]
+""", "t.yaml", env={})
+    codes = {(d.code, d.pointer) for d in report.diagnostics}
+    assert ("edge.unknown-node", "/edges/1") in codes
+    assert ("graph.dangling-input", "/nodes/other") in codes
+    assert all(not d.consequences for d in report.diagnostics)
