@@ -62,3 +62,19 @@ def test_a_spoken_question_gets_a_spoken_answer_and_both_transcripts(tmp_path: P
                           capture_output=True, text=True).stderr
     rms = float(re.search(r"RMS\s+amplitude:\s+([\d.]+)", stat).group(1))  # type: ignore[union-attr]
     assert rms > 0.02  # speech-like audio, not silence
+
+
+def test_graph_draws_the_cascade_and_the_phone_converters(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from flowspec.cli import main
+
+    assert main(["graph", "specs/voice-responses.yaml"]) == 0
+    browser = capsys.readouterr().out
+    for edge in ('n_caller -->|"audio, text"| n_stt', 'n_stt -->|"text, transcript"| n_llm',
+                 'n_llm -->|"text"| n_tts', 'n_tts -->|"audio, text"| n_caller'):
+        assert edge in browser, browser
+    assert "openai.transcribe" in browser and "openai.speech" in browser
+    assert main(["graph", "specs/phone-responses.yaml"]) == 0
+    phone = capsys.readouterr().out
+    assert "pcmu 8 kHz mono → pcm16 24 kHz mono (inserted)" in phone
+    assert 'n_tts -.->|"audio"| n_tts_to_phone_convert' in phone
