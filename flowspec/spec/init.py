@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -65,6 +66,17 @@ def init_spec(
         written.append(schema_path)
         schema = "./" + os.path.relpath(schema_path, path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATES[template].format(name=name, schema=schema), encoding="utf-8")
+    text = TEMPLATES[template].format(name=name, schema=schema)
+    if path.suffix.lower() == ".json":
+        text = _as_json(text, schema)
+    path.write_text(text, encoding="utf-8")
     written.append(path)
     return written
+
+
+def _as_json(text: str, schema: str) -> str:
+    """The template as JSON, its schema named by `$schema` (JSON has no modeline)."""
+    from ruamel.yaml import YAML
+
+    data = YAML(typ="safe").load(text)
+    return json.dumps({"$schema": schema, **data}, indent=2, ensure_ascii=False) + "\n"

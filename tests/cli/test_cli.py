@@ -106,6 +106,16 @@ def test_init_writes_a_valid_spec_with_modeline(tmp_path: Path, template: str,
     assert "exists" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("template", ["voice", "text"])
+def test_init_of_a_json_file_writes_json_naming_its_schema(tmp_path: Path, template: str) -> None:
+    target = tmp_path / "bot.json"
+    assert main(["init", str(target), "--template", template]) == 0
+    data = json.loads(target.read_text())
+    assert list(data)[:3] == ["$schema", "flowspec", "name"]
+    assert data["$schema"] == "./flowspec.schema.json" and data["name"] == "bot"
+    assert main(["validate", "--strict", str(target)]) == 0
+
+
 def test_schema_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     printed = capsys.readouterr().out

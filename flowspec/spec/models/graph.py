@@ -108,6 +108,13 @@ _NODES_FIELD: dict[str, Any] = dict(
 class GraphSpec(StrictModel):
     """A flowspec bot: a graph of nodes and the edges frames stream along."""
 
+    schema_url: str | None = spec_field(
+        alias="$schema",
+        description="The JSON Schema of this file, for editors: a JSON spec's stand-in for the "
+        "YAML modeline (`flowspec init bot.json` writes it).",
+        mutability=Mutability.NEXT_SESSION,
+        examples=["./flowspec.schema.json"],
+    )
     flowspec: Literal[1] = spec_field(
         ...,
         description="Spec language version.", mutability=STRUCT
