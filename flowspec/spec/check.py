@@ -224,6 +224,11 @@ class _Checker:
                 valid.append(tool_id)
             links[node_id] = tuple(valid)
         used = {t for ids in links.values() for t in ids}
+        # A tool the flow offers but no model lists is reported by the flow, at the state.
+        flow = self.spec.flow
+        if flow is not None:
+            used.update(flow.global_tools)
+            used.update(t for state in flow.states.values() for t in state.tools)
         for tool_id in tool_ids:
             if tool_id not in used:
                 self.report("graph.unused-tool", f"tool node {tool_id!r} is in no model's "

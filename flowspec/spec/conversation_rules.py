@@ -125,6 +125,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _template_rules(doc: Document, spec: Any, known: set[str]) -> Iterator[Diagnostic]:
+    kept = flow_values(spec) if getattr(spec, "flow", None) is not None else None
     templated_tools = {f"/nodes/{node_id}/description" for node_id, node in spec.nodes.items()
                        if isinstance(node, ToolNodeSpec)}
     webhooks = {f"/nodes/{node_id}/metadata" for node_id, node in spec.nodes.items()
@@ -147,19 +148,29 @@ def _template_rules(doc: Document, spec: Any, known: set[str]) -> Iterator[Diagn
                                      "metadata", pointer, severity=Severity.WARNING)
                 break
             elif token.name not in known:
-                yield _undeclared(doc, pointer, token, known)
+                yield _undeclared(doc, pointer, token, known, kept)
 
 
-def _undeclared(doc: Document, pointer: str, token: Placeholder, known: set[str]) -> Diagnostic:
+def _undeclared(doc: Document, pointer: str, token: Placeholder, known: set[str],
+                kept: set[str] | None) -> Diagnostic:
+    """`kept` is the flow state transitions `set:` (None: the spec has no flow), named apart
+    from the variables so that a misspelt flow value is not taken for a missing variable."""
     import difflib
 
     close = difflib.get_close_matches(token.name, sorted(known), n=1)
-    declared = ", ".join(sorted(known - set(BUILTIN_VARIABLES))) or "none"
+    declared = ", ".join(sorted(known - set(BUILTIN_VARIABLES) - (kept or set()))) or "none"
+    builtin = ", ".join(BUILTIN_VARIABLES)
+    if kept is None:
+        message = f"names no variable (declared: {declared}; built in: {builtin})"
+        declare = f"declare it under variables: {token.name}: {{default: ...}}"
+    else:
+        message = (f"names no variable and no flow state (variables: {declared}; flow state "
+                   f"kept by `set:`: {', '.join(sorted(kept)) or 'none'}; built in: {builtin})")
+        declare = (f"declare it under variables: {token.name}: {{default: ...}}, or keep it "
+                   f"with `set: {{{token.name}: result.<field>}}` on a transition")
     return doc.diagnostic(
-        "template.undeclared", f"`{{{{{token.name}}}}}` names no variable (declared: "
-        f"{declared}; built in: {', '.join(BUILTIN_VARIABLES)})", pointer,
-        hint=f"did you mean {{{{{close[0]}}}}}?" if close else
-        f"declare it under variables: {token.name}: {{default: ...}}")
+        "template.undeclared", f"`{{{{{token.name}}}}}` {message}", pointer,
+        hint=f"did you mean {{{{{close[0]}}}}}?" if close else declare)
 
 
 def _strings(value: Any, pointer: str) -> Iterator[tuple[str, str]]:

@@ -54,27 +54,35 @@ def flow_rules(doc: Document, spec: Any,
     for name, state in flow.states.items():
         yield from _state(doc, spec, flow, name, state, linked, node_type)
     for index, tool_id in enumerate(flow.global_tools):
-        yield from _tool_ref(doc, spec, tool_id, linked, model_id,
+        yield from _tool_ref(doc, spec, tool_id, linked, model_id, "flow.global_tools",
                              join_pointer("/flow/global_tools", index))
-    yield from _reachability(doc, flow)
+    # A misspelt target leaves the state it meant unreached: the unknown name is the finding,
+    # and reachability is judged once every target names a state.
+    if all(target in flow.states for state in flow.states.values()
+           for transition in state.transitions.values() for target in leads_to(transition)):
+        yield from _reachability(doc, flow)
     yield from _unread(doc, spec, flow)
 
 
 def _initial(doc: Document, flow: FlowSpec) -> Iterator[Diagnostic]:
     if flow.initial not in flow.states:
-        yield doc.diagnostic("flow.unknown-state", f"no state {flow.initial!r} "
-                             f"(states: {', '.join(flow.states)})", "/flow/initial",
-                             hint=_close(flow.initial, flow.states))
+        yield doc.diagnostic("flow.unknown-state", f"the flow starts in {flow.initial!r}, but "
+                             f"there is no such state (states: {', '.join(flow.states)})",
+                             "/flow/initial", hint=_close(flow.initial, flow.states))
 
 
 def _state(doc: Document, spec: Any, flow: FlowSpec, name: str, state: StateSpec,
            linked: set[str], node_type: str) -> Iterator[Diagnostic]:
     base = join_pointer("/flow/states", name)
     offered: dict[str, str] = {}  # function name -> where it comes from
+    broken: list[str] = []  # tool references that name no usable tool node
     for index, tool_id in enumerate(state.tools):
         at = join_pointer(f"{base}/tools", index)
-        found = list(_tool_ref(doc, spec, tool_id, linked, str(conversation_model(spec)), at))
+        found = list(_tool_ref(doc, spec, tool_id, linked, str(conversation_model(spec)),
+                               f"state {name!r}", at))
         yield from found
+        if found:
+            broken.append(tool_id)
         node = spec.nodes.get(tool_id)
         if not found and isinstance(node, ToolNodeSpec):
             offered[node.function_name(tool_id)] = "tool"
@@ -84,26 +92,27 @@ def _state(doc: Document, spec: Any, flow: FlowSpec, name: str, state: StateSpec
             offered.setdefault(node.function_name(tool_id), "global")
     for function in state.functions:
         if function in offered:
-            yield doc.diagnostic("flow.function-name", f"function {function!r} has the name of "
-                                 "a tool this state offers", join_pointer(f"{base}/functions",
-                                                                          function), key=True)
+            yield doc.diagnostic("flow.function-name", f"function {function!r} of state "
+                                 f"{name!r} has the name of a tool the state offers, so the "
+                                 "model could not tell them apart: rename the function",
+                                 join_pointer(f"{base}/functions", function), key=True)
         offered[function] = "function"
     for function in state.functions:
         if function not in state.transitions:
-            yield doc.diagnostic("flow.function-unused", f"function {function!r} leads "
-                                 "nowhere: give it a transition", join_pointer(
+            yield doc.diagnostic("flow.function-unused", f"function {function!r} of state "
+                                 f"{name!r} leads nowhere: give it a transition", join_pointer(
                                      f"{base}/functions", function), key=True, severity=WARNING)
     for tool, transition in state.transitions.items():
         at = join_pointer(f"{base}/transitions", tool)
-        if tool not in offered:
-            yield doc.diagnostic("flow.transition-tool", f"state {name!r} offers no tool "
-                                 f"{tool!r} (it offers: {', '.join(offered) or 'none'})",
-                                 at, key=True, hint=_close(tool, offered))
-        yield from _targets(doc, flow, transition, at)
+        # A transition on the tool a misspelt reference meant follows from that reference.
+        if tool not in offered and not _close(tool, broken):
+            yield _not_offered(doc, spec, name, tool, offered, at)
+        yield from _targets(doc, flow, name, tool, transition, at)
     if not state.transitions and not state.final and \
             not any(action.end_call for action in state.on_enter):
         yield doc.diagnostic("flow.dead-end", f"state {name!r} has no way out: give it "
-                             "transitions, or mark it `final: true`", base, key=True,
+                             "transitions, end the call on entering it (`on_enter: "
+                             "[{end_call: true}]`), or mark it `final: true`", base, key=True,
                              severity=WARNING)
     strategy = state.context or flow.context
     if strategy == "reset_with_summary" and node_type != "openai.responses":
@@ -113,54 +122,77 @@ def _state(doc: Document, spec: Any, flow: FlowSpec, name: str, state: StateSpec
                              "/flow/context")
 
 
+def _not_offered(doc: Document, spec: Any, name: str, tool: str, offered: Mapping[str, str],
+                 at: str) -> Diagnostic:
+    """A transition on a name the state does not offer, saying what would offer it."""
+    nodes = [node_id for node_id, node in spec.nodes.items()
+             if isinstance(node, ToolNodeSpec) and node.function_name(node_id) == tool]
+    if nodes:
+        return doc.diagnostic(
+            "flow.transition-tool", f"state {name!r} has a transition on tool {tool!r} but does "
+            f"not offer it: add {nodes[0]!r} to flow.states.{name}.tools (or to "
+            "flow.global_tools)", at, key=True)
+    return doc.diagnostic(
+        "flow.transition-tool", f"state {name!r} has a transition on {tool!r}, which it does not "
+        f"offer (it offers: {', '.join(offered) or 'none'}): declare it under "
+        f"flow.states.{name}.functions, list a tool node in its `tools:`, or remove the "
+        "transition", at, key=True, hint=_close(tool, offered))
+
+
 def _tool_ref(doc: Document, spec: Any, tool_id: str, linked: set[str], model_id: str,
-              at: str) -> Iterator[Diagnostic]:
+              owner: str, at: str) -> Iterator[Diagnostic]:
     node = spec.nodes.get(tool_id)
     if node is None:
         tool_ids = [n for n, v in spec.nodes.items() if isinstance(v, ToolNodeSpec)]
-        yield doc.diagnostic("flow.unknown-tool", f"no tool node {tool_id!r}", at,
-                             hint=_close(tool_id, tool_ids))
+        yield doc.diagnostic("flow.unknown-tool", f"{owner} names {tool_id!r}, but there is no "
+                             f"such tool node (tool nodes: {', '.join(tool_ids) or 'none'})",
+                             at, hint=_close(tool_id, tool_ids))
     elif not isinstance(node, ToolNodeSpec):
-        yield doc.diagnostic("flow.unknown-tool", f"{tool_id!r} is a {node.type} node, not a "
-                             "tool", at)
+        yield doc.diagnostic("flow.unknown-tool", f"{owner} names {tool_id!r}, a {node.type} "
+                             "node: list tool nodes here", at)
     elif tool_id not in linked:
-        yield doc.diagnostic("flow.tool-not-linked", f"tool {tool_id!r} is not in "
-                             f"{model_id!r}'s `tools:`, so the model cannot call it", at,
-                             hint=f"add it to nodes.{model_id}.tools")
+        yield doc.diagnostic("flow.tool-not-linked", f"{owner} offers tool {tool_id!r}, which "
+                             f"is not in nodes.{model_id}.tools, so the model cannot call it",
+                             at, hint=f"add it to nodes.{model_id}.tools")
 
 
-def _targets(doc: Document, flow: FlowSpec, transition: str | BranchSpec,
-             at: str) -> Iterator[Diagnostic]:
+def _targets(doc: Document, flow: FlowSpec, name: str, tool: str,
+             transition: str | BranchSpec, at: str) -> Iterator[Diagnostic]:
+    def target(state: str, where: str) -> Iterator[Diagnostic]:
+        if state not in flow.states:
+            yield doc.diagnostic(
+                "flow.unknown-state", f"{tool!r} in state {name!r} leads to {state!r}, but "
+                f"there is no such state (states: {', '.join(flow.states)})", where,
+                hint=_close(state, flow.states))
+
     if isinstance(transition, str):
-        yield from _target(doc, flow, transition, at)
+        yield from target(transition, at)
         return
     if transition.to is not None:
-        yield from _target(doc, flow, transition.to, f"{at}/to")
+        yield from target(transition.to, f"{at}/to")
         if transition.on is not None or transition.cases:
-            yield doc.diagnostic("flow.branch", "give `to` or a branch table (`on`, `cases`), "
-                                 "not both", f"{at}/to", key=True)
+            yield doc.diagnostic("flow.branch", f"{tool!r} in state {name!r}: give `to` or a "
+                                 "branch table (`on`, `cases`), not both", f"{at}/to", key=True)
         return
     if transition.on is None and (transition.cases or transition.default is None):
-        yield doc.diagnostic("flow.branch", "a branch table needs `on:` (result.<field> or "
-                             "arguments.<field>) and `cases:`; or give `to:`", at, key=True)
+        yield doc.diagnostic("flow.branch", f"{tool!r} in state {name!r}: a branch table needs "
+                             "`on:` (result.<field> or arguments.<field>) and `cases:`; or "
+                             "give `to:`", at, key=True)
     if transition.on is not None and not transition.cases:
-        yield doc.diagnostic("flow.branch", "`on:` without `cases:` branches nowhere",
+        yield doc.diagnostic("flow.branch", f"{tool!r} in state {name!r}: `on:` without "
+                             "`cases:` branches nowhere; give `cases:` or write `to:`",
                              f"{at}/on", key=True)
-    for value, target in transition.cases.items():
-        yield from _target(doc, flow, target, join_pointer(f"{at}/cases", value))
+    for value, state in transition.cases.items():
+        yield from target(state, join_pointer(f"{at}/cases", value))
     if transition.default is not None:
-        yield from _target(doc, flow, transition.default, f"{at}/default")
+        yield from target(transition.default, f"{at}/default")
     leads = set(transition.cases.values()) | ({transition.default} if transition.default
                                               else set())
     if len(transition.cases) > 1 and len(leads) == 1:
-        yield doc.diagnostic("flow.single-branch", f"every case leads to {leads.pop()!r}: "
-                             "write `to:` instead", f"{at}/cases", key=True, severity=WARNING)
-
-
-def _target(doc: Document, flow: FlowSpec, target: str, at: str) -> Iterator[Diagnostic]:
-    if target not in flow.states:
-        yield doc.diagnostic("flow.unknown-state", f"no state {target!r} (states: "
-                             f"{', '.join(flow.states)})", at, hint=_close(target, flow.states))
+        only = leads.pop()
+        yield doc.diagnostic("flow.single-branch", f"every case of {tool!r} in state {name!r} "
+                             f"leads to {only!r}: write `to: {only}` instead", f"{at}/cases",
+                             key=True, severity=WARNING)
 
 
 def leads_to(transition: str | BranchSpec) -> list[str]:
@@ -189,7 +221,8 @@ def _reachability(doc: Document, flow: FlowSpec) -> Iterator[Diagnostic]:
     for name in flow.states:
         if name not in seen:
             yield doc.diagnostic("flow.unreachable", f"state {name!r} cannot be reached from "
-                                 f"{flow.initial!r}", join_pointer("/flow/states", name),
+                                 f"{flow.initial!r}: give a transition to it, or remove it",
+                                 join_pointer("/flow/states", name),
                                  key=True, severity=WARNING)
 
 
@@ -205,8 +238,9 @@ def _unread(doc: Document, spec: Any, flow: FlowSpec) -> Iterator[Diagnostic]:
             for value in transition.set:
                 if value not in read:
                     yield doc.diagnostic(
-                        "flow.unread-value", f"`{value}` is kept but no template reads "
-                        f"`{{{{{value}}}}}`", join_pointer(join_pointer(
+                        "flow.unread-value", f"`{value}` is kept by {tool!r} in state "
+                        f"{name!r} but no template reads `{{{{{value}}}}}`: use it in a "
+                        "state's instructions or words, or remove it", join_pointer(join_pointer(
                             f"/flow/states/{name}/transitions", tool) + "/set", value),
                         key=True, severity=WARNING)
 

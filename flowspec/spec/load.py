@@ -144,7 +144,10 @@ def _syntax_error(exc: Exception, source: str) -> Diagnostic:
         message += f" ({context})"
     code = "yaml.duplicate-key" if "duplicate key" in str(exc) else "yaml.syntax"
     if code == "yaml.duplicate-key":
-        message = "a key appears twice in the same mapping; keep one"
+        # The parser's text quotes both values whole; the key is what the author looks for.
+        key = re.search(r'duplicate key "((?:[^"\\]|\\.)*)"', str(problem))
+        named = f"key {key.group(1)!r}" if key else "a key"
+        message = f"{named} appears twice in the same mapping; keep one"
     return Diagnostic(
         code=code,
         message=message,

@@ -16,6 +16,7 @@ from typing import Any
 
 from flowspec.errors import Diagnostic
 from flowspec.spec.load import Document, join_pointer
+from flowspec.spec.models.flow import PATH_PATTERN, STATE_NAME_PATTERN
 
 # Fields that moved between the Realtime dialects: a key from the other dialect gets a precise hint.
 GA_FOR_BETA = {
@@ -195,8 +196,12 @@ class _Reporter:
             return
         if validator == "required":
             missing = error.validator_value
+            allowed = schema.get("properties", {})
+            unknown = [key for key in instance if key not in allowed] \
+                if allowed and schema.get("additionalProperties") is False else []
             for name in missing:
-                if name not in instance:
+                # A misspelt required key is one mistake: its unknown-key finding names it.
+                if name not in instance and did_you_mean(name, unknown) is None:
                     yield doc.diagnostic(
                         "schema.missing-required", f"missing required field {name!r}", pointer,
                         key=True,
@@ -379,6 +384,14 @@ class _Reporter:
         if pointer.startswith("/edges/"):
             message = f"edge {shown} is not of the form 'a -> b' or 'a.port -> b.port'"
             return self.doc.diagnostic("edge.syntax", message, pointer)
+        if key and pointer.rsplit("/", 1)[0] == "/flow/states":
+            return self.doc.diagnostic(
+                "schema.bad-id", f"state name {shown} {_STATE_NAME}",
+                pointer, key=True)
+        if key and pointer.startswith("/flow/"):
+            return self.doc.diagnostic(
+                "schema.bad-id", f"function name {shown} may hold only letters, digits, '_' and "
+                "'-' (at most 64)", pointer, key=True)
         if key:
             return self.doc.diagnostic(
                 "schema.bad-id",
@@ -386,6 +399,9 @@ class _Reporter:
                 "with a digit or '-'",
                 pointer, key=True,
             )
+        if pointer.startswith("/flow/") and schema.get("pattern") in _FLOW_FORMS:
+            return self.doc.diagnostic(
+                "schema.pattern", f"{shown} {_FLOW_FORMS[schema['pattern']]}", pointer)
         if pointer.endswith("/voice"):
             return self.doc.diagnostic(
                 "schema.bad-enum",
@@ -398,6 +414,15 @@ class _Reporter:
             f"{shown} does not have the expected form ({schema.get('pattern')})",
             pointer,
         )
+
+
+_STATE_NAME = ("may hold only letters, digits, '_' and '-', and must start with a letter or '_' "
+               "(at most 64 characters)")
+_FLOW_FORMS = {
+    PATH_PATTERN: "is not a field of the call: write `result.<field>` (the tool's result) or "
+    "`arguments.<field>` (what the model passed), e.g. result.status",
+    STATE_NAME_PATTERN: f"is not a state name: a state name {_STATE_NAME}",
+}
 
 
 def _branch_consts(branches: list[Any]) -> list[str]:

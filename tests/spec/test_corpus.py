@@ -1,4 +1,8 @@
-"""The broken-spec corpus: each file states in `# expect:` lines exactly what validate reports."""
+"""The broken-spec corpus: each file states in `# expect:` lines exactly what validate reports.
+
+A line is `# expect: CODE LINE POINTER` or, to pin the column too, `# expect: CODE LINE:COL
+POINTER`; a file that gives columns gives them for every finding.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,17 @@ from flowspec.spec.compile import compile_file
 
 CORPUS = Path(__file__).parent / "corpus"
 SPECS = sorted(p for p in CORPUS.iterdir() if p.suffix in (".yaml", ".json"))
-EXPECT = re.compile(r"^# (expect|expect-warning): (\S+) (\d+) (.+)$", re.M)
+EXPECT = re.compile(r"^# (expect|expect-warning): (\S+) (\d+)(?::(\d+))? (.+)$", re.M)
+Finding = tuple[str, str, int, int | None, str]
 
 
-def expectations(path: Path) -> set[tuple[str, str, int, str]]:
+def expectations(path: Path) -> set[Finding]:
     sidecar = path.with_name(path.name + ".expect")
     text = sidecar.read_text() if sidecar.exists() else path.read_text()
     return {
-        ("error" if kind == "expect" else "warning", code, int(line), pointer)
-        for kind, code, line, pointer in EXPECT.findall(text)
+        ("error" if kind == "expect" else "warning", code, int(line),
+         int(column) if column else None, pointer)
+        for kind, code, line, column, pointer in EXPECT.findall(text)
     }
 
 
@@ -33,9 +39,10 @@ def test_corpus_is_large_and_mostly_invalid() -> None:
 def test_reports_exactly_the_expected_findings(path: Path) -> None:
     expected = expectations(path)
     assert expected, f"{path.name} states no expectation"
+    columns = any(column is not None for *_, column, _ in expected)
     report = compile_file(path, env={})
     found = {
-        (d.severity.value, d.code, d.line, d.pointer or "/")
+        (d.severity.value, d.code, d.line, d.column if columns else None, d.pointer or "/")
         for d in report.diagnostics
         if d.severity is not Severity.INFO
     }
