@@ -132,8 +132,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         if current != text:
             how = "--markdown " if args.markdown else f"--for {args.spec} " if args.spec else ""
-            print(f"{args.check} is stale: regenerate it with `flowspec schema {how}--output "
-                  f"{args.check}` (or tools/gen_schema.py)", file=sys.stderr)
+            print(f"flowspec schema: {args.check} is stale: regenerate it with `flowspec "
+                  f"schema {how}--output {args.check}` (or tools/gen_schema.py)",
+                  file=sys.stderr)
             return EXIT_INVALID
         print(f"{args.check} is up to date")
         return EXIT_OK
@@ -165,7 +166,16 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if report.graph is None:
         _print_report(report, False, sys.stderr)
         return EXIT_INVALID
-    render = to_dot if args.format == "dot" else to_mermaid
+    if args.flow:
+        from flowspec.spec import render_flow
+
+        if report.graph.spec.flow is None:
+            print(f"flowspec graph: {args.spec} declares no flow: to draw; leave out --flow "
+                  "to draw its node graph", file=sys.stderr)
+            return EXIT_USAGE
+        render = render_flow.to_dot if args.format == "dot" else render_flow.to_mermaid
+    else:
+        render = to_dot if args.format == "dot" else to_mermaid
     sys.stdout.write(render(report.graph))
     return EXIT_OK
 
@@ -452,6 +462,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = sub.add_parser("graph", help="draw the compiled graph (Mermaid or DOT)")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    p.add_argument("--flow", action="store_true",
+                   help="draw the spec's flow: as a state machine instead of its nodes")
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("init", help="write a starter spec with the schema modeline")

@@ -60,6 +60,17 @@ def figures() -> Iterator[Figures]:
         FIGURES.write_text(json.dumps(previous, indent=2, sort_keys=True) + "\n")
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures this run measured, at the end of the output: `-q` and captured output hide
+    what the tests print."""
+    if not _FIGURES.values:
+        return
+    terminalreporter.section("reliability figures")
+    for test, values in sorted(_FIGURES.values.items()):
+        terminalreporter.write_line(f"{test}: {json.dumps(values, sort_keys=True)}")
+    terminalreporter.write_line(f"(also in {FIGURES.relative_to(FIGURES.parents[1])})")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`slow` tests run only when asked for (`-m slow`): keep them out of the default run."""
     if config.getoption("markexpr"):
