@@ -170,8 +170,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         from flowspec.spec import render_flow
 
         if report.graph.spec.flow is None:
-            print(f"flowspec graph: {args.spec} declares no flow: to draw; leave out --flow "
-                  "to draw its node graph", file=sys.stderr)
+            print(f"flowspec graph: {args.spec} has no flow: section to draw; leave out "
+                  "--flow to draw its nodes", file=sys.stderr)
             return EXIT_USAGE
         render = render_flow.to_dot if args.format == "dot" else render_flow.to_mermaid
     else:
