@@ -208,8 +208,12 @@ class ServerEvents:
         link = self._link
         item_id, text = str(event.get("item_id") or ""), str(event.get("transcript") or "")
         link.history.transcript(item_id, "user", text)
+        # The item as the API shows it once its transcript is known.
+        item = {"id": item_id, "type": "message", "role": "user",
+                "content": [{"type": "input_audio", "transcript": text}]}
         link.ctx.publish(ConversationItemUpdated(session_id=link.ctx.session_id,
-                                                 node_id=link.ctx.node_id, item_id=item_id))
+                                                 node_id=link.ctx.node_id, item_id=item_id,
+                                                 item=item))
         link.ctx.publish(TranscriptItem(session_id=link.ctx.session_id, node_id=link.ctx.node_id,
                                         item_id=item_id, role="user", text=text))
         if self._send_transcripts:
