@@ -11,6 +11,11 @@ where every sentence lies in that item's audio: the model node maps the caller's
 position back to the words heard. An interruption drops the queued text at once and cuts the
 request in flight; no audio of it leaves the node afterwards. A failed request is reported (bus
 and an error frame) and the next sentence goes on.
+
+The worker makes each request itself, under a deadline an interruption moves to now (the
+request in flight ends at its next await, and nothing else does). A sentence that finds the
+worker idle yields once, so its request leaves before the model's stream hands over the rest
+of what it has already received.
 """
 
 from __future__ import annotations
@@ -90,7 +95,8 @@ class SpeechNode:
         self._room = asyncio.Event()
         self._wake = asyncio.Event()
         self._epoch = 0  # bumped by each interruption: audio of an older epoch is stale
-        self._inflight: asyncio.Task[None] | None = None
+        self._scope: asyncio.Timeout | None = None  # the deadline of the request in flight
+        self._idle = False  # the worker waits for something to say
         self.requests = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -135,8 +141,11 @@ class SpeechNode:
         if item != self._item:
             self._end_item()
             self._item = item
-        for sentence in self._splitter.feed(frame.text):
+        sentences = self._splitter.feed(frame.text)
+        for sentence in sentences:
             self._put(_Say(item, sentence))
+        if sentences and self._idle:
+            await asyncio.sleep(0)  # the worker starts the request before more text is read
         # Bounded: past the limit the model's stream waits for the voice to catch up.
         while self._queued + len(self._splitter.pending) > self.spec.max_buffered_chars:
             self._room.clear()
@@ -169,8 +178,9 @@ class SpeechNode:
                            if isinstance(job, _Pass) and job.frame.lane is not Lane.DATA)
         self._queued = 0
         self._room.set()
-        if self._inflight is not None:
-            self._inflight.cancel()
+        scope = self._scope
+        if scope is not None and not scope.expired():
+            scope.reschedule(asyncio.get_running_loop().time())  # cut the request in flight
         self._wake.set()  # the worker sees what is left, and says when it is quiet
 
     def _update_settings(self, frame: UpdateSettingsFrame) -> None:
@@ -196,20 +206,20 @@ class SpeechNode:
                 if not self._splitter.pending.strip():
                     self.ctx.call.spoken.busy(False)  # all said: the conversation may go on
                 self._wake.clear()
-                await self._wake.wait()
+                self._idle = True
+                try:
+                    await self._wake.wait()
+                finally:
+                    self._idle = False
             job = self._jobs.popleft()
             if isinstance(job, _Pass):
                 await self.ctx.emit(job.frame)
                 continue
             self._queued -= len(job.text)
             self._room.set()
-            async with asyncio.TaskGroup() as group:
-                # Its own task, so that an interruption cuts the request and nothing else.
-                self._inflight = group.create_task(self._say(job, self._epoch))
-            self._inflight = None
+            await self._say(job, self._epoch)
 
     async def _say(self, job: _Say, epoch: int) -> None:
-        assert self._http is not None, "start() makes the HTTP session"
         spoken = self.ctx.call.spoken
         spoken.piece(job.item_id, job.text)
         self.requests += 1
@@ -217,35 +227,49 @@ class SpeechNode:
         stream: SpeechStream | None = None
         try:
             async with asyncio.timeout(self.spec.timeout_s) as scope:
-                body = request_body(self.spec, self.settings, job.text.strip())
-                stream = await open_speech(self._http, self._url, self._headers, body,
-                                           self.ctx.node_id)
-                first = True
-                async for pcm in stream.pcm():
-                    if first:
-                        first = False
-                        scope.reschedule(None)  # the limit guards the start of the audio only
-                        self._metrics({"ttfb_ms": (time.monotonic() - began) * 1000})
-                        await self.ctx.emit(TextFrame(text=job.text, role="assistant",
-                                                      item_id=job.item_id))
-                    for offset in range(0, len(pcm), FRAME_BYTES):
-                        if epoch != self._epoch:
-                            return
-                        audio = pcm[offset:offset + FRAME_BYTES]
-                        spoken.audio(job.item_id, len(audio) / BYTES_PER_MS)
-                        await self.ctx.emit(AudioFrame(audio=audio, sample_rate=SAMPLE_RATE,
-                                                       item_id=job.item_id))
-            spoken.piece_done(job.item_id)
-            self._metrics({"processing_ms": (time.monotonic() - began) * 1000,
-                           "characters": float(len(job.text.strip()))})
+                self._scope = scope
+                try:
+                    stream = await self._stream(job, epoch, scope, began)
+                finally:
+                    self._scope = None
+            if stream is not None:
+                spoken.piece_done(job.item_id)
+                self._metrics({"processing_ms": (time.monotonic() - began) * 1000,
+                               "characters": float(len(job.text.strip()))})
         except TimeoutError:
+            if epoch != self._epoch:
+                return  # interrupted: the request was cut on purpose
             await self._failed(NodeTimeout(self.ctx.node_id, f"no speech within "
                                            f"{self.spec.timeout_s:g} s."), epoch)
         except NodeError as exc:
             await self._failed(exc, epoch)
+
+    async def _stream(self, job: _Say, epoch: int, scope: asyncio.Timeout,
+                      began: float) -> SpeechStream | None:
+        """Request `job` and pass its audio on; None when an interruption made it stale."""
+        assert self._http is not None, "start() makes the HTTP session"
+        body = request_body(self.spec, self.settings, job.text.strip())
+        stream = await open_speech(self._http, self._url, self._headers, body,
+                                   self.ctx.node_id)
+        try:
+            first = True
+            async for pcm in stream.pcm():
+                if first:
+                    first = False
+                    scope.reschedule(None)  # the limit guards the start of the audio only
+                    self._metrics({"ttfb_ms": (time.monotonic() - began) * 1000})
+                    await self.ctx.emit(TextFrame(text=job.text, role="assistant",
+                                                  item_id=job.item_id))
+                for offset in range(0, len(pcm), FRAME_BYTES):
+                    if epoch != self._epoch:
+                        return None
+                    audio = pcm[offset:offset + FRAME_BYTES]
+                    self.ctx.call.spoken.audio(job.item_id, len(audio) / BYTES_PER_MS)
+                    await self.ctx.emit(AudioFrame(audio=audio, sample_rate=SAMPLE_RATE,
+                                                   item_id=job.item_id))
         finally:
-            if stream is not None:
-                stream.close()
+            stream.close()
+        return stream
 
     async def _failed(self, exc: NodeError, epoch: int) -> None:
         code = exc.code if isinstance(exc, SpeechApiError) else None
