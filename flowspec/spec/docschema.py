@@ -1,8 +1,10 @@
-"""A schema specialised to one spec document: its node ids, ports and tool ids become enums.
+"""A schema specialised to one spec document: its node ids, ports, tool ids and flow states
+become enums.
 
 JSON Schema cannot say that an edge endpoint names an existing node's port. Rewriting the base
 schema with the document's own names lets plain yaml-language-server complete edge endpoints and
-`tools:` lists, and flag stale references after a rename, with no editor plugin
+`tools:` lists and a flow's states and transition targets, and flag stale references after a
+rename, with no editor plugin
 (`flowspec schema --for SPEC -o FILE`, then point the spec's modeline at FILE).
 """
 
@@ -126,8 +128,11 @@ def _narrow_edges(schema: dict[str, Any], names: _Names) -> None:
 def _narrow_tools(schema: dict[str, Any], tools: Mapping[str, str]) -> None:
     if not tools:
         return
-    for definition in schema["definitions"].values():
-        prop = definition.get("properties", {}).get("tools")
+    definitions = schema["definitions"]
+    lists = [definition.get("properties", {}).get("tools") for definition in definitions.values()]
+    # A flow's `global_tools` lists tool nodes too; each state's `tools` is caught above.
+    lists.append(definitions["FlowSpec"]["properties"]["global_tools"])
+    for prop in lists:
         if prop and prop.get("items") == {"type": "string"}:
             prop["items"] = {
                 "type": "string",
@@ -135,6 +140,44 @@ def _narrow_tools(schema: dict[str, Any], tools: Mapping[str, str]) -> None:
                 "enumDescriptions": list(tools.values()),
             }
             prop["examples"] = [list(tools)]
+
+
+def _states(data: Mapping[str, Any]) -> dict[str, str]:
+    """The flow's state names → a line saying what each does (empty: no readable flow)."""
+    flow = data.get("flow")
+    states = flow.get("states") if isinstance(flow, Mapping) else None
+    if not isinstance(states, Mapping):
+        return {}
+    initial = flow.get("initial") if isinstance(flow, Mapping) else None
+    described: dict[str, str] = {}
+    for name, state in states.items():
+        if not isinstance(name, str):
+            continue
+        body = state if isinstance(state, Mapping) else {}
+        text = body.get("instructions")
+        line = " ".join(text.split()) if isinstance(text, str) else ""
+        line = line if len(line) <= 100 else line[:99] + "…"
+        marks = [mark for mark, on in (("initial", name == initial),
+                                       ("final", body.get("final") is True)) if on]
+        described[name] = (f"({', '.join(marks)}) " if marks else "") + (line or "state")
+    return described
+
+
+def _narrow_flow(schema: dict[str, Any], states: Mapping[str, str]) -> None:
+    """Every place a state is named (the initial state, a transition's target, a branch table's
+    cases and default) offers the flow's states."""
+    if not states:
+        return
+    definitions = schema["definitions"]
+    branch = definitions["BranchSpec"]["properties"]
+    transition = definitions["StateSpec"]["properties"]["transitions"]["additionalProperties"]
+    names = [definitions["FlowSpec"]["properties"]["initial"], branch["to"], branch["default"],
+             branch["cases"]["additionalProperties"],
+             next(form for form in transition["anyOf"] if form.get("type") == "string")]
+    for prop in names:
+        prop.pop("pattern", None)
+        prop["enum"] = list(states)
+        prop["enumDescriptions"] = list(states.values())
 
 
 def document_schema(data: Any, source: str) -> dict[str, Any]:
@@ -149,7 +192,10 @@ def document_schema(data: Any, source: str) -> dict[str, Any]:
         f"Specialised to {source} by `flowspec schema --for`; regenerate it when nodes change."
     )
     schema["x-flowspec-for"] = source
-    nodes = data.get("nodes") if isinstance(data, Mapping) else None
+    if not isinstance(data, Mapping):
+        return schema
+    _narrow_flow(schema, _states(data))
+    nodes = data.get("nodes")
     if not isinstance(nodes, Mapping):
         return schema
     names = _names(nodes)

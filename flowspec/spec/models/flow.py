@@ -175,7 +175,7 @@ class FlowSpec(StrictModel):
     global_tools: list[str] = spec_field(
         default_factory=list,
         description="Tool nodes the model may call in every state.",
-        mutability=LIVE,
+        mutability=NEXT,
         max_length=128,
     )
     states: dict[StateName, StateSpec] = spec_field(
