@@ -5,6 +5,7 @@
     ├── UsageError           the command line or an API call was used wrongly
     └── NodeError            a node failed at run time (carries node_id)
         ├── TransportError       a socket or HTTP exchange failed
+        │   └── AccessRefused    the provider refused the key or its permissions: no retry
         ├── RemoteProtocolError  the provider said something invalid or reported an error
         └── NodeTimeout          a node did not answer in time
 
@@ -110,6 +111,12 @@ class NodeError(FlowspecError):
 
 class TransportError(NodeError):
     """A socket or HTTP exchange of a node failed."""
+
+
+class AccessRefused(TransportError):
+    """The provider refused the credentials or what they may do (HTTP 401 or 403, or an
+    `invalid_api_key` error): trying again cannot help, so nodes do not retry it. The message
+    carries the provider's own reason."""
 
 
 class RemoteProtocolError(NodeError):

@@ -16,7 +16,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import aiohttp
 
 from flowspec import limits
-from flowspec.errors import TransportError
+from flowspec.errors import AccessRefused, TransportError
+from flowspec.nodes.refusal import ACCESS_STATUSES, handshake_refusal
 from flowspec.spec.models.openai_common import OpenAIClientSpec
 
 # One encoder for every event: `json.dumps` with `separators` builds a new one per call.
@@ -109,9 +110,17 @@ async def aiohttp_connect(url: str, headers: Mapping[str, str], node_id: str) ->
     """The default `Connector`. Frames have no size limit: a retrieved item carries its audio."""
     http = aiohttp.ClientSession()
     try:
-        with map_errors(node_id, "connecting to the model"):
+        try:
             ws = await http.ws_connect(url, headers=dict(headers), max_msg_size=0,
                                        autoping=True, heartbeat=20.0)
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status not in ACCESS_STATUSES:
+                raise transport_error(node_id, "connecting to the model", exc) from exc
+            reason = await handshake_refusal(http, url, headers, exc.status)
+            raise AccessRefused(node_id, f"the model refused the connection: {reason}.") \
+                from exc
+        except _ERRORS as exc:
+            raise transport_error(node_id, "connecting to the model", exc) from exc
     except BaseException:
         await http.close()
         raise

@@ -21,7 +21,7 @@ from flowspec.conversation.driver import Driver, Words, say_instruction
 from flowspec.conversation.events import TranscriptItem
 from flowspec.conversation.flow import Flow
 from flowspec.conversation.variables import VariableRefused
-from flowspec.errors import TransportError, UsageError
+from flowspec.errors import AccessRefused, TransportError, UsageError
 from flowspec.frames import (
     AudioFrame,
     BotSpeechEndedFrame,
@@ -341,6 +341,9 @@ class RealtimeNode:
                 url = realtime_url(self.spec.base_url, self.settings.model)
                 headers = request_headers(self.spec, self.dialect.HEADERS)
                 socket = await self._connect(url, headers, self.ctx.node_id)
+            except AccessRefused as exc:
+                await self._give_up(str(exc), restorable=False)  # a retry would be refused too
+                return
             except TransportError as exc:
                 reason = str(exc)
             else:
@@ -367,15 +370,17 @@ class RealtimeNode:
             await asyncio.sleep(self._delays[failures])
             failures += 1
 
-    async def _give_up(self, reason: str) -> None:
+    async def _give_up(self, reason: str, *, restorable: bool = True) -> None:
         link = self.link
-        message = f"The model connection could not be restored: {reason}"
+        message = f"The model connection could not be restored: {reason}" if restorable \
+            else f"The model could not be used: {reason}"
         log.warning("%s: %s", self.ctx.node_id, message)
         link.retrievals.cancel_all(self.ctx.node_id, message)
         link.report("connection_lost", message, fatal=True)
         lost = link.held.drop_all()
         if lost:
-            await link.undelivered(lost, "the model connection could not be restored")
+            await link.undelivered(lost, "the model connection could not be restored"
+                                   if restorable else "the model refused the connection")
         await self.ctx.emit(EndFrame(reason=f"{self.ctx.node_id}: {message}"))
 
     async def _receive(self, socket: WireSocket) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from flowspec import limits
+from flowspec.errors import AccessRefused
 from flowspec.nodes.openai_responses.protocol import (
     JSONObject,
     ResponsesApiError,
@@ -19,6 +20,7 @@ from flowspec.nodes.openai_responses.protocol import (
     parse_event,
 )
 from flowspec.nodes.openai_responses.ws import map_errors
+from flowspec.nodes.refusal import ACCESS_STATUSES, error_text
 
 log = logging.getLogger("flowspec.nodes.openai_responses")
 
@@ -128,6 +130,10 @@ async def _check(node_id: str, response: aiohttp.ClientResponse) -> None:
         data = limits.loads(text, max_depth=None, max_digits=limits.PROVIDER_MAX_NUMBER_DIGITS)
     except ValueError:
         data = None
+    if response.status in ACCESS_STATUSES:
+        # Every request would be refused the same way: the call cannot go on.
+        raise AccessRefused(node_id, f"{error_text(response.status, text.encode())}.",
+                            fatal=True)
     if isinstance(data, dict):
         error = error_of(data)
         raise ResponsesApiError(

@@ -21,7 +21,7 @@ from typing import Protocol
 import aiohttp
 
 from flowspec import limits
-from flowspec.errors import TransportError
+from flowspec.errors import AccessRefused, TransportError
 from flowspec.nodes.openai_responses.protocol import (
     BENIGN_CODES,
     ApiError,
@@ -32,6 +32,7 @@ from flowspec.nodes.openai_responses.protocol import (
     dumps,
     parse_event,
 )
+from flowspec.nodes.refusal import ACCESS_STATUSES, handshake_refusal
 
 log = logging.getLogger("flowspec.nodes.openai_responses")
 
@@ -105,9 +106,15 @@ def aiohttp_connector(node_id: str, *, close_timeout: float = 2.0) -> Connector:
         session = aiohttp.ClientSession()
         try:
             with map_errors(node_id, "connecting"):
-                ws = await session.ws_connect(
-                    url, headers=dict(headers), max_msg_size=0, autoping=True,
-                    timeout=aiohttp.ClientWSTimeout(ws_close=close_timeout))
+                try:
+                    ws = await session.ws_connect(
+                        url, headers=dict(headers), max_msg_size=0, autoping=True,
+                        timeout=aiohttp.ClientWSTimeout(ws_close=close_timeout))
+                except aiohttp.WSServerHandshakeError as exc:
+                    if exc.status not in ACCESS_STATUSES:
+                        raise
+                    reason = await handshake_refusal(session, url, headers, exc.status)
+                    raise AccessRefused(node_id, f"connecting failed: {reason}.") from exc
         except BaseException:
             await session.close()
             raise
@@ -172,6 +179,8 @@ class ResponsesSocket:
                 await asyncio.sleep(delay)
             try:
                 self._ws = await self._connect(self._url, self._headers)
+            except AccessRefused:
+                raise  # the same key would be refused again
             except TransportError as exc:
                 # Each retry is news only to someone watching closely; the last failure is
                 # raised and reported once by whoever started the connection.
