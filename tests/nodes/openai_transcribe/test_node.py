@@ -214,3 +214,24 @@ async def test_a_dropped_session_reconnects_and_hears_the_next_turn(emulator: Em
     assert [e.attempt for e in run.of(ModelConnected)] == [1, 2]
     lost = [e for e in run.of(ProviderError) if e.code == "connection_lost"]
     assert lost and not lost[0].fatal
+
+
+async def test_a_refused_configuration_is_reported_and_the_server_defaults_still_listen(
+    emulator: Emulator,
+) -> None:
+    # A model the server does not have: it refuses the whole update.
+    settings = {"model": "gpt-4o-nope", "turn_detection": VAD}
+    async with run_nodes(emulator, nodes(emulator, settings=settings), EDGES) as run:
+        await ready(run)
+        (refused,) = [e for e in run.of(ProviderError) if e.code == "invalid_value"]
+        assert "gpt-4o-nope" in refused.message and not refused.fatal
+        await run.caller.feed(speech("Still heard.") + silence(700))
+        async with STEP(10):
+            await run.recorder("sink").wait_for(
+                lambda: bool(run.recorder("sink").of(UserSpeechEndedFrame)))
+    (record,) = emulator.of_kind("transcription")
+    (error,) = record.sent_of("error")
+    assert error["error"]["event_id"] == "fs_transcribe_1"
+    # Without a transcription model the server still finds the turns, and transcribes none.
+    assert record.sent_of("input_audio_buffer.committed")
+    assert not finals(run)
