@@ -6,6 +6,10 @@ a branch table with nothing to branch on, a flow with no model to drive or on a 
 cannot hold one, `reset_with_summary` where no summary can be made. Warnings: unreachable
 states, states with no way out that are not `final`, branch tables whose cases all lead to one
 state, `set:` values no template reads.
+
+Each finding names the state and the tool and says what to do, and leads with the cause: a
+misspelt name is reported once, not again through the state it leaves unreached, the transition
+it leaves unoffered or the value it leaves unread.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from flowspec.conversation.template import names
 from flowspec.errors import Diagnostic, Severity
 from flowspec.spec.conversation_rules import CONVERSATION_MODELS, conversation_model
 from flowspec.spec.load import Document, join_pointer
+from flowspec.spec.models.conversation import BUILTIN_VARIABLES
 from flowspec.spec.models.flow import BranchSpec, FlowSpec, StateSpec
 from flowspec.spec.models.tools import ToolNodeSpec
 
@@ -231,12 +236,17 @@ def _unread(doc: Document, spec: Any, flow: FlowSpec) -> Iterator[Diagnostic]:
     read: set[str] = set()
     for text in _texts(spec):
         read.update(names(text))
+    kept = {value for state in flow.states.values() for transition in state.transitions.values()
+            if isinstance(transition, BranchSpec) for value in transition.set}
+    # A template naming nothing known is reported where it is written; the value it meant is
+    # not also reported as unread.
+    misspelt = read - kept - set(spec.variables) - set(BUILTIN_VARIABLES)
     for name, state in flow.states.items():
         for tool, transition in state.transitions.items():
             if isinstance(transition, str):
                 continue
             for value in transition.set:
-                if value not in read:
+                if value not in read and not _close(value, misspelt):
                     yield doc.diagnostic(
                         "flow.unread-value", f"`{value}` is kept by {tool!r} in state "
                         f"{name!r} but no template reads `{{{{{value}}}}}`: use it in a "

@@ -85,3 +85,11 @@ def test_the_example_flow_is_clean() -> None:
     report = compile_file(ROOT / "specs" / "restaurant-booking.yaml", env={})
     assert report.ok
     assert not [d for d in report.diagnostics if d.code.startswith(("flow.", "template."))]
+
+
+def test_a_misspelt_flow_value_is_not_also_reported_unread() -> None:
+    found = compile_file(CORPUS / "flow-unknown-template.yaml").diagnostics
+    assert [d.code for d in found] == ["template.undeclared"]
+    text = (CORPUS / "flow-unknown-template.yaml").read_text().replace("{{peple}}", "them")
+    found = compile_text(text, "t.yaml").diagnostics
+    assert [d.code for d in found] == ["flow.unread-value"]
