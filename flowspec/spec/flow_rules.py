@@ -102,8 +102,10 @@ def _state(doc: Document, spec: Any, flow: FlowSpec, name: str, state: StateSpec
                                  "model could not tell them apart: rename the function",
                                  join_pointer(f"{base}/functions", function), key=True)
         offered[function] = "function"
+    # A function whose transition is misspelt is reported through that transition.
+    unoffered = [tool for tool in state.transitions if tool not in offered]
     for function in state.functions:
-        if function not in state.transitions:
+        if function not in state.transitions and not _close(function, unoffered):
             yield doc.diagnostic("flow.function-unused", f"function {function!r} of state "
                                  f"{name!r} leads nowhere: give it a transition", join_pointer(
                                      f"{base}/functions", function), key=True, severity=WARNING)

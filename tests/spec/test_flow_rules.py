@@ -93,3 +93,9 @@ def test_a_misspelt_flow_value_is_not_also_reported_unread() -> None:
     text = (CORPUS / "flow-unknown-template.yaml").read_text().replace("{{peple}}", "them")
     found = compile_text(text, "t.yaml").diagnostics
     assert [d.code for d in found] == ["flow.unread-value"]
+
+
+def test_a_misspelt_transition_is_not_followed_by_the_function_it_leaves_unused() -> None:
+    found = compile_file(CORPUS / "flow-misspelt-transition.yaml").diagnostics
+    assert [(d.code, d.hint) for d in found] == \
+        [("flow.transition-tool", "did you mean 'wants_booking'?")]
