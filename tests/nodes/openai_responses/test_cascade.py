@@ -360,3 +360,23 @@ rules:
         share = len(LONG) / voice.duration_ms(LONG)
         assert 0 < len(heard) <= share * 200 + 8 < share * 1500
         assert user_texts(second)[-1] == "stop that is enough"
+
+
+async def test_a_reply_heard_to_its_end_keeps_the_chain(emulator: Emulator) -> None:
+    emulator.script = parse_script("audio_transcripts: [first question, second question]")
+    async with calling(emulator, "websocket") as call:
+        page = call.page
+        await page.talk(silence(300) + speech("First question?") + silence(700))
+        await page.wait_for(lambda: bool(page.messages("response.ended")))
+        item = page.messages("audio.started")[0]["item_id"]
+        said = "You said: first question"
+        await page.pair.client.send_json({"type": "playback", "item_id": item,
+                                          "played_ms": voice.duration_ms(said),
+                                          "playing": False})
+        await page.talk(speech("Second question?") + silence(700))
+        first, second = await call.wait_requests("websocket", 2)
+    (done, *_) = responses_record(emulator, "websocket").sent_of("response.completed")
+    # The user's speech interrupted nothing that was unheard: the chain goes on.
+    assert second["previous_response_id"] == done["response"]["id"]
+    assert user_texts(second) == ["second question"] and not assistant_texts(second)
+    assert assistant_texts(first) == []
