@@ -20,6 +20,7 @@ from flowspec.transports.wire import (
     CLOSE_GOING_AWAY,
     CLOSE_NORMAL,
     CLOSE_POLICY,
+    CLOSE_SERVER_ERROR,
     CLOSE_TOO_BIG,
     ClientMessageError,
     Connection,
@@ -116,6 +117,8 @@ _CLOSE_CODES = {
     # away: a client (the page) tells it from a failure by the code.
     "end_call": CLOSE_NORMAL, "idle": CLOSE_NORMAL, "max_duration": CLOSE_NORMAL,
     "hangup": CLOSE_NORMAL,
+    # The bot could not go on: not a hang-up, and not the server going away either.
+    "model_unavailable": CLOSE_SERVER_ERROR, "model_refused": CLOSE_SERVER_ERROR,
 }
 
 _ENDED = {
@@ -136,6 +139,10 @@ def ended(reason: str, detail: str) -> tuple[str, str]:
         return reason, detail
     if "model connection could not be restored" in reason:
         return "model_unavailable", "The bot lost its connection to the model."
+    if "model could not be used" in reason:
+        # The provider's own words stay in the server log: they may quote part of the key.
+        return "model_refused", ("The model refused the bot's API key or its permissions; "
+                                 "the server log says why.")
     return "ended", "The call ended."
 
 
