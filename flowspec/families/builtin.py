@@ -101,7 +101,7 @@ BUILTIN_FAMILIES: tuple[NodeFamily[Any], ...] = (
             "settings": {"model": "gpt-4o-transcribe", "language": "en",
                          "turn_detection": {"type": "server_vad"}},
         },),
-        live=SettingsLive(),
+        live=SettingsLive(when="as one session.update of its own"),
         emulator=EmulatorEndpoints({"base_url": "{ws}/realtime"}),
     ),
     NodeFamily(

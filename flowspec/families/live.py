@@ -98,7 +98,9 @@ class ModelLive:
 class SettingsLive:
     """The live path of a family whose nodes take a `settings:` delta and act on it themselves:
     a speech node from its next request, a transcription node as one `session.update` of its
-    own (the provider's echo is not awaited)."""
+    own (the provider's echo is not awaited). `when` says which, in plans."""
+
+    when: str = "from the next request"
 
     def applies(self, spec: NodeSpec, field: str,
                 mutability: Mutability) -> tuple[Applies, str] | None:
@@ -110,7 +112,8 @@ class SettingsLive:
 
         before, after = old.nodes[node_id], new.nodes[node_id]
         delta = _live_only(merge_diff(_settings(before), _settings(after)), node_id, after.type)
-        return NodeAction(node_id, after.type, delta, carries=(node_id,)) if delta else None
+        return NodeAction(node_id, after.type, delta, carries=(node_id,),
+                          applies=self.when) if delta else None
 
 
 @dataclass(frozen=True, slots=True)

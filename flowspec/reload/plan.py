@@ -63,6 +63,8 @@ class NodeAction:
     wire_after_audio: dict[str, Any] | None = None
     carries: tuple[str, ...] = ()
     """The nodes whose changes this action carries: the model node and the tools it calls."""
+    applies: str = "from the next request"
+    """When a node with no wire message here takes `delta`."""
 
     @property
     def sends_update(self) -> bool:
@@ -72,7 +74,7 @@ class NodeAction:
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"node": self.node_id, "type": self.type, "delta": self.delta}
         if not self.sends_update:
-            body["applies"] = "from the next request"
+            body["applies"] = self.applies
         else:
             body["wire"] = self.wire
             if self.wire_after_audio is not None:
@@ -139,7 +141,7 @@ class Plan:
                 lines.append(f"          privileged: {PRIVILEGED_NOTE}")
         for action in self.actions:
             if not action.sends_update:
-                lines.append(f"node {action.node_id} ({action.type}): from the next request: "
+                lines.append(f"node {action.node_id} ({action.type}): {action.applies}: "
                              f"{json.dumps(action.delta, sort_keys=True)}")
                 continue
             lines.append(f"node {action.node_id} ({action.type}) sends to live sessions:")
