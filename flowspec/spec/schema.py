@@ -170,8 +170,13 @@ def _build(families: FamilyRegistry) -> dict[str, Any]:
 @cache
 def build_schema(families: FamilyRegistry | None = None) -> dict[str, Any]:
     """The editor-ready JSON Schema (draft-07) of the spec language: of every installed node
-    family, or of `families` (`builtin_families()` for the committed file)."""
-    return _build(families if families is not None else default_families())
+    family (kept on disk between runs: `schema_cache`), or of `families` (`builtin_families()`
+    for the committed file)."""
+    if families is None:
+        from flowspec.spec.schema_cache import load_or_build
+
+        return load_or_build(default_families(), _build)
+    return _build(families)
 
 
 def schema_text(families: FamilyRegistry | None = None) -> str:

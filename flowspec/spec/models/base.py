@@ -105,7 +105,10 @@ class StrictModel(BaseModel):
     """A spec object: unknown keys are errors, values are immutable once loaded."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, populate_by_name=True, use_enum_values=True
+        extra="forbid", frozen=True, populate_by_name=True, use_enum_values=True,
+        # A model is built when first used: a process that validates one spec builds the
+        # few node kinds it holds, not every one of the language.
+        defer_build=True,
     )
 
 
