@@ -61,6 +61,29 @@ CLOSE_SERVER_ERROR = 1011
 CLOSE_TRY_AGAIN = 1013
 
 
+
+def manual_turns(graph: CompiledGraph) -> bool:
+    """Whether the graph's model hears turns only when the client ends them: a Realtime or
+    transcription node with `turn_detection: false`."""
+    from flowspec.spec.models.realtime import RealtimeNodeSpec
+    from flowspec.spec.models.realtime_beta import RealtimeBetaNodeSpec
+    from flowspec.spec.models.speech import TranscribeNodeSpec
+
+    for node in graph.nodes.values():
+        detection: object
+        if isinstance(node, RealtimeNodeSpec):
+            audio = node.effective_settings().session_properties.audio
+            detection = audio.input.turn_detection if audio and audio.input else None
+        elif isinstance(node, RealtimeBetaNodeSpec):
+            detection = node.effective_settings().session_properties.turn_detection
+        elif isinstance(node, TranscribeNodeSpec):
+            detection = node.settings.turn_detection
+        else:
+            continue
+        if detection is False:
+            return True
+    return False
+
 class Server:
     """Serves compiled graphs. `app` is the aiohttp application; `drain` shuts it down gently."""
 
@@ -288,7 +311,10 @@ class Server:
                                 "path": spec.path, "audio": spec.audio.model_dump(),
                                 # The page passes these on from its own query string, and no
                                 # other parameter: an unrelated one would refuse the call.
-                                "variables": list(graph.spec.variables)}
+                                "variables": list(graph.spec.variables),
+                                # Manual turns: the page talks while a button or the space
+                                # bar is held, and its release ends the turn.
+                                "turns": "manual" if manual_turns(graph) else "server"}
         return web.json_response(body)
 
     async def _static(self, request: web.Request) -> web.Response:

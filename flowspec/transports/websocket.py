@@ -8,6 +8,7 @@ client → server
     {"type": "playback", "item_id": "...", "played_ms": 1234, "playing": true}
                                                               what the client has played
     {"type": "commit"}                                       end the user's turn (manual turns)
+    {"type": "interrupt"}                                    stop the bot's answer now
     {"type": "end"}                                          hang up
     {"type": "ping"}                                         answered with {"type": "pong"}
 
@@ -184,6 +185,10 @@ class WebsocketTransport:
                 await self._on_playback(body)
             case "commit":
                 await self.ctx.emit(CommitInputFrame())
+            case "interrupt":
+                # The caller cut the bot off (the page's push-to-talk): the model stops and
+                # its answer is cut to what was heard, as on a barge-in its server detected.
+                await self.ctx.emit(InterruptFrame())
             case _:
                 raise ClientMessageError("unknown_type", f"Unknown message type {kind!r}.")
 

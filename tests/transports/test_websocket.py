@@ -185,3 +185,16 @@ async def test_without_a_connection_it_is_a_silent_sink() -> None:
     async with echo_session(SPEC, WebsocketTransport) as (session, llm):
         await session.send("caller", TextFrame(text="hi", role="user"))
         assert llm.of(TextFrame)
+
+
+async def test_an_interrupt_from_the_client_reaches_the_model_and_a_commit_ends_the_turn(
+) -> None:
+    from flowspec.frames import CommitInputFrame
+
+    pair = MemorySocketPair()
+    async with echo_session(SPEC, transport(pair)) as (_session, llm):
+        await pair.client.receive_json()
+        await pair.client.send_json({"type": "interrupt"})
+        await pair.client.send_json({"type": "commit"})
+        await until(lambda: llm.of(CommitInputFrame))
+        assert len(llm.of(InterruptFrame)) == 1

@@ -19,6 +19,9 @@ const state = {
   ended: null,           // session.ended: {reason, message}
   lastError: null,       // the latest error message shown
   atClose: null,         // {played, received} audio bytes when the socket closed
+  pushToTalk: false,     // manual turns: the mic is sent only while the talk control is held
+  talking: false, commits: 0, interrupts: 0,
+  lastResponse: null,    // the status of the latest response.ended
 };
 
 window.flowspec = {
@@ -33,8 +36,14 @@ window.flowspec = {
   get atClose() { return state.atClose; },
   turns: () => [...state.turns.values()].map(({role, text, final}) => ({role, text, final})),
   notes: () => [...$("transcript").querySelectorAll(".note")].map((el) => el.textContent),
+  get pushToTalk() { return state.pushToTalk; },
+  get talking() { return state.talking; },
+  get commits() { return state.commits; },
+  get interrupts() { return state.interrupts; },
+  get lastResponse() { return state.lastResponse; },
   connect: () => connect(),
   send: (text) => sendText(text),
+  talk: (on) => talk(on),
 };
 
 function setStatus(status, detail) {
@@ -43,7 +52,8 @@ function setStatus(status, detail) {
   el.textContent = detail ? `${status} (${detail})` : status;
   el.className = `state ${status}`;
   const live = status === "connected";
-  $("text").disabled = $("send").disabled = $("hangup").disabled = !live;
+  $("text").disabled = $("send").disabled = $("hangup").disabled = $("talk").disabled = !live;
+  if (!live) talk(false);
   $("connect").disabled = live || status === "connecting";
 }
 
@@ -130,6 +140,7 @@ async function startMic(rate) {
   state.worklet = new AudioWorkletNode(state.ctx, "flowspec-capture",
                                        {processorOptions: {targetRate: rate}});
   state.worklet.port.onmessage = (event) => {
+    if (state.pushToTalk && !state.talking) return;   // push-to-talk: only while held
     if (state.ws && state.ws.readyState === WebSocket.OPEN) {
       state.ws.send(event.data);
       state.micChunks += 1;
@@ -138,6 +149,9 @@ async function startMic(rate) {
   source.connect(state.worklet);
   $("mic").textContent = "mic on";
   $("mic").className = "mic on";
+  // The spec's model takes turns only when the page ends them (turn_detection: false).
+  state.pushToTalk = state.config.turns === "manual";
+  $("talk").hidden = !state.pushToTalk;
 }
 
 function micFailed(error) {
@@ -243,7 +257,8 @@ function onMessage(message) {
       if (message.role === "assistant") addTurn("assistant", message.item_id || "", message.text,
                                                 false, true);
       break;
-    case "response.ended": finishTurns("assistant"); break;
+    case "response.ended": state.lastResponse = message.status || null;
+      finishTurns("assistant"); break;
     case "error": addError(message); break;
     case "session.ended": callEnded(message); break;
     default: break;
@@ -298,6 +313,44 @@ function addNote(kind, text) {
   $("transcript").appendChild(el);
   $("transcript").scrollTop = $("transcript").scrollHeight;
 }
+
+// -- push-to-talk -----------------------------------------------------------------------------
+
+// Holding the control starts the user's turn and cuts the bot off (at once here, and the model
+// stops its answer and keeps what was heard); letting go commits the turn, which the model
+// then answers.
+function talk(on) {
+  if (!state.pushToTalk || on === state.talking) return;
+  const open = state.ws && state.ws.readyState === WebSocket.OPEN;
+  if (on && !open) return;
+  state.talking = on;
+  $("talk").classList.toggle("held", on);
+  $("talk").textContent = on ? "Talking… release to send" : "Hold to talk";
+  if (!open) return;
+  if (on) {
+    if (state.item) clearAudio(null);
+    state.ws.send(JSON.stringify({type: "interrupt"}));
+    state.interrupts += 1;
+  } else {
+    state.ws.send(JSON.stringify({type: "commit"}));
+    state.commits += 1;
+  }
+}
+
+function spaceBar(event) {
+  return event.code === "Space" && document.activeElement !== $("text");
+}
+
+$("talk").onpointerdown = (event) => { event.preventDefault(); talk(true); };
+$("talk").onpointerup = $("talk").onpointerleave = () => talk(false);
+document.addEventListener("keydown", (event) => {
+  if (!spaceBar(event) || !state.pushToTalk) return;
+  event.preventDefault();
+  if (!event.repeat) talk(true);
+});
+document.addEventListener("keyup", (event) => {
+  if (spaceBar(event) && state.pushToTalk) { event.preventDefault(); talk(false); }
+});
 
 // -- wiring -----------------------------------------------------------------------------------
 
