@@ -2,8 +2,9 @@
 
 Twilio → flowspec, JSON text messages keyed by `event`: `connected`; `start` (`streamSid`,
 `start.customParameters`, `start.mediaFormat`); `media` (`media.payload`: base64 μ-law 8 kHz);
-`dtmf` (`dtmf.digit`); `mark` (`mark.name`, echoed once the audio sent before it has played, or
-when a `clear` discarded it); `stop`.
+`dtmf` (`dtmf.digit`: the spec's `commit_key` ends the caller's turn, its `interrupt_key` stops
+the bot, any other key is a `DTMFFrame`); `mark` (`mark.name`, echoed once the audio sent before
+it has played, or when a `clear` discarded it); `stop`.
 
 flowspec → Twilio: `media` (base64 μ-law), a `mark` after each chunk (named `item_id:end_ms`, so
 an echoed mark says how much of the item was played) and `clear` on barge-in.
@@ -25,6 +26,7 @@ from flowspec.frames import (
     AudioFrame,
     BotSpeechEndedFrame,
     BotSpeechStartedFrame,
+    CommitInputFrame,
     DTMFFrame,
     EndFrame,
     Frame,
@@ -56,6 +58,8 @@ class TwilioTransport:
         self.ctx = ctx
         self.connection = connection
         self.clear_on_interruption = bool(getattr(ctx.spec, "clear_on_interruption", True))
+        self.commit_key: str | None = getattr(ctx.spec, "commit_key", None)
+        self.interrupt_key: str | None = getattr(ctx.spec, "interrupt_key", None)
         self.playback = Playback(clock)
         self.stream_sid: str | None = None
         self.call_sid: str | None = None
@@ -157,7 +161,12 @@ class TwilioTransport:
                 await self._on_mark(body)
             case "dtmf":
                 digit = _field(body, "dtmf", "digit")
-                await self.ctx.emit(DTMFFrame(digit=digit))
+                if digit == self.commit_key:
+                    await self.ctx.emit(CommitInputFrame())
+                elif digit == self.interrupt_key:
+                    await self.ctx.emit(InterruptFrame())
+                else:
+                    await self.ctx.emit(DTMFFrame(digit=digit))
             case "stop":
                 return True
             case _:

@@ -225,3 +225,19 @@ async def test_a_receive_loop_that_fails_ends_the_call() -> None:
         ("caller", True)]
     assert "the socket broke" in session.close_reason
     assert socket.closed
+
+
+async def test_the_commit_key_ends_the_turn_and_the_interrupt_key_stops_the_bot() -> None:
+    from flowspec.frames import CommitInputFrame
+
+    spec = TwilioTransportSpec.model_validate(
+        {"type": "transport.twilio", "commit_key": "#", "interrupt_key": "*"})
+    pair, clock = MemorySocketPair(), FakeClock()
+    async with echo_session(spec, factory(pair, clock)) as (_session, llm):
+        await pair.client.send_json(start_message())
+        for digit in ("*", "#", "5"):
+            await pair.client.send_json({"event": "dtmf", "streamSid": "MZ123",
+                                         "dtmf": {"track": "inbound_track", "digit": digit}})
+        await until(lambda: llm.of(DTMFFrame))
+        assert llm.of(DTMFFrame) == [DTMFFrame(digit="5")]  # only keys with no role go on
+        assert len(llm.of(InterruptFrame)) == 1 and len(llm.of(CommitInputFrame)) == 1

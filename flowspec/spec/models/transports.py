@@ -97,6 +97,9 @@ class WebsocketTransportSpec(BrowserTransportSpec):
     )
 
 
+DtmfKey = Literal["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "#"]
+
+
 class TwilioTransportSpec(ServedTransportSpec):
     """Twilio Media Streams (μ-law 8 kHz) plus the TwiML webhook that points a call at it."""
 
@@ -131,6 +134,19 @@ class TwilioTransportSpec(ServedTransportSpec):
     )
     clear_on_interruption: bool = spec_field(
         True, description="Send `clear` to Twilio when the user barges in.", mutability=NEXT
+    )
+    commit_key: DtmfKey | None = spec_field(
+        description="A keypad key that ends the caller's turn: what they said is sent to the "
+        "model, which answers (for a model with manual turns, `turn_detection: false`). The key "
+        "is not passed on as a DTMF frame.",
+        mutability=NEXT,
+        examples=["#"],
+    )
+    interrupt_key: DtmfKey | None = spec_field(
+        description="A keypad key that stops the bot's answer, as a barge-in does. The key is "
+        "not passed on as a DTMF frame.",
+        mutability=NEXT,
+        examples=["*"],
     )
 
 
