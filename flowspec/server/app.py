@@ -314,7 +314,8 @@ class Server:
                                 "variables": list(graph.spec.variables),
                                 # Manual turns: the page talks while a button or the space
                                 # bar is held, and its release ends the turn.
-                                "turns": "manual" if manual_turns(graph) else "server"}
+                                "turns": "manual" if manual_turns(graph) else "server",
+                                "video": spec.video.model_dump()}
         return web.json_response(body)
 
     async def _static(self, request: web.Request) -> web.Response:

@@ -118,7 +118,8 @@ def speech_ports(spec: SpeechNodeSpec) -> list[PortSpec]:
 def audio_transport_ports(spec: WebsocketTransportSpec | WavTransportSpec) -> list[PortSpec]:
     """A transport carrying audio in the format its spec gives, and text (browser, WAV)."""
     caps = AudioCaps.of(spec.audio)
-    return [_p("out", "out", {"audio", "text"}, caps),
+    video = isinstance(spec, WebsocketTransportSpec) and spec.video.enabled
+    return [_p("out", "out", {"audio", "text", "image"} if video else {"audio", "text"}, caps),
             _p("in", "in", {"audio", "text", "transcript"}, caps)]
 
 

@@ -9,6 +9,8 @@ client → server
                                                               what the client has played
     {"type": "commit"}                                       end the user's turn (manual turns)
     {"type": "interrupt"}                                    stop the bot's answer now
+    {"type": "image", "mime_type": "image/jpeg", "data": "<base64>"}
+                                                              a camera frame (`video.enabled`)
     {"type": "end"}                                          hang up
     {"type": "ping"}                                         answered with {"type": "pong"}
 
@@ -37,6 +39,7 @@ message; only an oversize message closes the connection (1009).
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +51,7 @@ from flowspec.frames import (
     CommitInputFrame,
     ErrorFrame,
     Frame,
+    ImageFrame,
     InterruptFrame,
     ResponseEndedFrame,
     ResponseStartedFrame,
@@ -57,11 +61,12 @@ from flowspec.frames import (
     UserSpeechStartedFrame,
 )
 from flowspec.runtime.node import Context
-from flowspec.spec.models.transports import TransportAudioSpec
+from flowspec.spec.models.transports import TransportAudioSpec, VideoSpec
 from flowspec.transports.channel import ClientChannel, user_text
 from flowspec.transports.playback import Playback, report_interruption
 from flowspec.transports.wire import ClientMessageError, Connection
 
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 _WIDTH = {"pcm16": 2, "pcmu": 1, "pcma": 1}
 
 
@@ -104,6 +109,8 @@ class WebsocketTransport:
         audio = getattr(ctx.spec, "audio", None)
         self.audio = audio if isinstance(audio, TransportAudioSpec) else TransportAudioSpec()
         self.max_message_bytes = int(getattr(ctx.spec, "max_message_bytes", 1_048_576))
+        video = getattr(ctx.spec, "video", None)
+        self.video = video if isinstance(video, VideoSpec) else VideoSpec()
         self.playback = Playback(clock)
         self._frame_bytes = _WIDTH[self.audio.encoding] * self.audio.channels
         self._carry = b""  # a partial sample left over from the last binary message
@@ -185,12 +192,30 @@ class WebsocketTransport:
                 await self._on_playback(body)
             case "commit":
                 await self.ctx.emit(CommitInputFrame())
+            case "image":
+                await self._on_image(body)
             case "interrupt":
                 # The caller cut the bot off (the page's push-to-talk): the model stops and
                 # its answer is cut to what was heard, as on a barge-in its server detected.
                 await self.ctx.emit(InterruptFrame())
             case _:
                 raise ClientMessageError("unknown_type", f"Unknown message type {kind!r}.")
+
+    async def _on_image(self, body: dict[str, Any]) -> None:
+        assert self.connection is not None
+        if not self.video.enabled:
+            raise ClientMessageError("video_off", "This bot takes no camera frames (its "
+                                     "transport's video is not enabled).")
+        mime, data = body.get("mime_type", "image/jpeg"), body.get("data")
+        if mime not in IMAGE_TYPES or not isinstance(data, str):
+            raise ClientMessageError("invalid_message", "`image` needs base64 `data` and a "
+                                     f"`mime_type` of {' or '.join(sorted(IMAGE_TYPES))}.")
+        try:
+            image = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise ClientMessageError("invalid_message", "`data` is not base64.") from None
+        self.connection.count("in", "ImageFrame")
+        await self.ctx.emit(ImageFrame(image=image, mime_type=mime))
 
     async def _on_playback(self, body: dict[str, Any]) -> None:
         played, item_id = body.get("played_ms"), body.get("item_id")

@@ -198,3 +198,30 @@ async def test_an_interrupt_from_the_client_reaches_the_model_and_a_commit_ends_
         await pair.client.send_json({"type": "commit"})
         await until(lambda: llm.of(CommitInputFrame))
         assert len(llm.of(InterruptFrame)) == 1
+
+
+async def test_camera_frames_become_images_only_when_video_is_enabled() -> None:
+    import base64
+
+    from flowspec.frames import ImageFrame
+
+    jpeg = b"\xff\xd8\xff\xe0jpeg"
+    message = {"type": "image", "mime_type": "image/jpeg",
+               "data": base64.b64encode(jpeg).decode()}
+    pair = MemorySocketPair()
+    async with echo_session(SPEC, transport(pair)) as (_session, llm):
+        await pair.client.receive_json()
+        await pair.client.send_json(message)
+        refused = await pair.client.receive_json()
+        assert refused["type"] == "error" and refused["code"] == "video_off"
+        assert not llm.of(ImageFrame)
+    video = WebsocketTransportSpec.model_validate(
+        {"type": "transport.websocket", "video": {"enabled": True, "fps": 1}})
+    pair = MemorySocketPair()
+    async with echo_session(video, transport(pair)) as (_session, llm):
+        await pair.client.receive_json()
+        await pair.client.send_json({**message, "data": "%%%"})
+        assert (await pair.client.receive_json())["code"] == "invalid_message"
+        await pair.client.send_json(message)
+        await until(lambda: llm.of(ImageFrame))
+        assert llm.of(ImageFrame) == [ImageFrame(image=jpeg, mime_type="image/jpeg")]

@@ -72,6 +72,23 @@ class BrowserTransportSpec(ServedTransportSpec):
     )
 
 
+class VideoSpec(StrictModel):
+    """The page's camera, off unless enabled: JPEG frames for a model that takes images."""
+
+    enabled: bool = spec_field(
+        False, description="Ask the page's user for the camera and send its frames as JPEG "
+        "images (a GA Realtime model shows them to itself as `input_image`).", mutability=NEXT
+    )
+    fps: float = spec_field(
+        1.0, description="Frames a second the page sends (the Realtime node passes on at most "
+        "one a second).", mutability=NEXT, ge=0.1, le=1.0
+    )
+    max_width: int = spec_field(
+        640, description="Frames wider than this are scaled down to it, in pixels.",
+        mutability=NEXT, ge=64, le=1920
+    )
+
+
 class WebsocketTransportSpec(BrowserTransportSpec):
     """Browser and raw-PCM WebSocket clients; `flowspec serve` also hosts the page at `/`."""
 
@@ -94,6 +111,12 @@ class WebsocketTransportSpec(BrowserTransportSpec):
     )
     page: bool = spec_field(
         True, description="Serve the browser page at `/`.", mutability=NEXT
+    )
+    video: VideoSpec = spec_field(
+        default_factory=VideoSpec,
+        description="The page's camera (opt-in): `{enabled: true, fps: 1}` sends a JPEG frame "
+        "a second as an `image` message.",
+        mutability=STRUCT,
     )
 
 

@@ -22,6 +22,7 @@ const state = {
   pushToTalk: false,     // manual turns: the mic is sent only while the talk control is held
   talking: false, commits: 0, interrupts: 0,
   lastResponse: null,    // the status of the latest response.ended
+  camera: null, cameraTimer: null, framesSent: 0,   // video: {enabled, fps, max_width}
 };
 
 window.flowspec = {
@@ -41,6 +42,7 @@ window.flowspec = {
   get commits() { return state.commits; },
   get interrupts() { return state.interrupts; },
   get lastResponse() { return state.lastResponse; },
+  get framesSent() { return state.framesSent; },
   connect: () => connect(),
   send: (text) => sendText(text),
   talk: (on) => talk(on),
@@ -95,7 +97,11 @@ async function connect() {
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
   state.ws = ws;
-  ws.onopen = () => { setStatus("connected"); startMic(rate).catch(micFailed); };
+  ws.onopen = () => {
+    setStatus("connected");
+    startMic(rate).catch(micFailed);
+    if (state.config.video && state.config.video.enabled) startCamera().catch(cameraFailed);
+  };
   ws.onmessage = (event) => {
     if (typeof event.data === "string") onMessage(JSON.parse(event.data));
     else onAudio(event.data, rate);
@@ -106,6 +112,7 @@ async function connect() {
     const why = state.ended ? state.ended.message : "";
     setStatus("disconnected", why || (event.code === 1000 ? "" : `code ${event.code}`));
     stopMic();
+    stopCamera();
     state.ws = null;
   };
   ws.onerror = () => setStatus("error");
@@ -164,6 +171,47 @@ function stopMic() {
   state.mic = state.worklet = null;
   $("mic").textContent = "mic off";
   $("mic").className = "mic";
+}
+
+// -- camera (opt-in: the transport's `video: {enabled: true}`) --------------------------------
+
+async function startCamera() {
+  const {fps, max_width: maxWidth} = state.config.video;
+  state.camera = await navigator.mediaDevices.getUserMedia({video: {width: {ideal: maxWidth}}});
+  const video = $("preview");
+  video.srcObject = state.camera;
+  video.hidden = false;
+  await video.play();
+  const canvas = document.createElement("canvas");
+  $("camera").hidden = false;
+  $("camera").textContent = "camera on";
+  $("camera").className = "mic on";
+  state.cameraTimer = setInterval(() => sendFrame(video, canvas, maxWidth), 1000 / fps);
+}
+
+function sendFrame(video, canvas, maxWidth) {
+  if (!state.ws || state.ws.readyState !== WebSocket.OPEN || !video.videoWidth) return;
+  const scale = Math.min(1, maxWidth / video.videoWidth);
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+  // A JPEG frame as base64 in a JSON message: binary messages are the microphone's audio.
+  const data = canvas.toDataURL("image/jpeg", 0.7).split(",", 2)[1];
+  state.ws.send(JSON.stringify({type: "image", mime_type: "image/jpeg", data}));
+  state.framesSent += 1;
+}
+
+function cameraFailed(error) {
+  $("camera").hidden = false;
+  $("camera").textContent = `camera unavailable: ${error.message || error}`;
+}
+
+function stopCamera() {
+  if (state.cameraTimer) clearInterval(state.cameraTimer);
+  if (state.camera) state.camera.getTracks().forEach((track) => track.stop());
+  state.camera = state.cameraTimer = null;
+  $("preview").hidden = true;
+  if (!$("camera").hidden) { $("camera").textContent = "camera off"; $("camera").className = "mic"; }
 }
 
 // -- reply audio ------------------------------------------------------------------------------
