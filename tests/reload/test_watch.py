@@ -216,3 +216,21 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def test_a_refused_save_is_logged_once_with_its_location_and_pointer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="flowspec")
+    async with following(tmp_path) as served:
+        await served.call()
+        started = len(caplog.records)
+        served.path.write_text(VOICE.replace("voice: marin", "voice: 12"))
+        await until(lambda: any("rejected" in r.getMessage()
+                                for r in caplog.records[started:]), polls=400)
+        assert served.reloader.store.version == 1
+    refusals = [r for r in caplog.records[started:] if r.levelno >= logging.WARNING
+                and r.name.startswith("flowspec")]
+    (refusal,) = refusals
+    message = refusal.getMessage()
+    assert "bot.yaml:17:" in message and "/audio/output/voice" in message, message
