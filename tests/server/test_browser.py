@@ -88,13 +88,14 @@ class DevTools:
         return result["result"].get("value")
 
 
-async def chromium(url: str, wav: Path, profile: Path) -> AsyncIterator[DevTools]:
+async def chromium(url: str, wav: Path, profile: Path,
+                   *extra: str) -> AsyncIterator[DevTools]:
     process = await asyncio.create_subprocess_exec(
         need("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={profile}", "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0", url,
+        "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0", *extra, url,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         port_file = profile / "DevToolsActivePort"
