@@ -136,6 +136,12 @@ async def chat(graph: CompiledGraph, *, env: Mapping[str, str] | None = None,
     if outcome.code == EXIT_OK and _failed(outcome.reason):
         print(f"flowspec chat: {outcome.reason}", file=sys.stderr)
         return EXIT_INVALID
+    console = outcome.entry
+    if outcome.code == EXIT_OK and isinstance(console, ConsoleTransport) and console.errors \
+            and not console.answers:
+        # Every turn failed (a model that cannot be reached, say): not a conversation.
+        print("flowspec chat: the bot never answered (the errors are above)", file=sys.stderr)
+        return EXIT_INVALID
     return outcome.code
 
 

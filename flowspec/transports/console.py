@@ -59,6 +59,8 @@ class ConsoleTransport:
         self._idle = asyncio.Event()  # no reply pending: every message sent was answered
         self._idle.set()
         self._line_open = False  # the last thing written did not end its line
+        self.answers = 0  # replies the bot began
+        self.errors = 0  # failures shown instead of a reply
 
     async def start(self) -> None:
         if self.io is not None:
@@ -77,16 +79,19 @@ class ConsoleTransport:
                 if not self._replying:
                     self._write(f"{self.bot_label}: ")
                     self._replying = True
+                    self.answers += 1
                 self._write(frame.text)
             case TranscriptFrame(role="assistant", final=True) if not self._replying:
                 self._write(f"{self.bot_label}: {frame.text}")
                 self._replying = True
+                self.answers += 1
             case ResponseEndedFrame():
                 if self._replying:  # a response with no text (a tool call) is not the answer
                     self._idle.set()
                     self._end_reply()
                     self._write(self.prompt)
             case ErrorFrame():
+                self.errors += 1
                 self._idle.set()
                 self._end_reply()
                 self._write(f"[error] {frame.node_id}: {frame.message}\n{self.prompt}")
