@@ -346,6 +346,11 @@ function addError(message) {
   const refused = message.fatal && String(message.code || "").startsWith("variables.");
   addNote("error", refused ? `Call refused: ${message.message}` : `error: ${message.message}`);
   state.lastError = message.message;
+  // The bot could not start (its model cannot be reached, say): the call is over, and the
+  // status says why rather than a bare close code.
+  if (message.code === "session_failed") {
+    state.ended = {reason: "failed", message: message.message};
+  }
 }
 
 function callEnded(message) {
