@@ -39,3 +39,24 @@ edges: [chat -> llm -> chat]
     assert all(line.startswith("flowspec chat: ") for line in result.stderr.splitlines()
                if line.strip()), result.stderr
     assert "a secret question" not in result.stdout + result.stderr
+
+
+def test_run_with_an_unreachable_model_exits_1_and_writes_nothing(tmp_path: Path) -> None:
+    from flowspec.audio import AudioFormat, write_wav
+
+    spec = tmp_path / "cascade.yaml"
+    text = (ROOT / "specs" / "voice-responses.yaml").read_text()
+    marker = "    type: openai.responses\n"
+    assert marker in text
+    spec.write_text(text.replace(marker, marker + "    api_key: sk-test\n"
+                                 "    ws_url: ws://127.0.0.1:1/v1/responses\n", 1))
+    source, target = tmp_path / "question.wav", tmp_path / "answer.wav"
+    write_wav(source, AudioFormat("pcm16", 24000), bytes(48000))
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    result = subprocess.run([sys.executable, "-m", "flowspec.cli", "run", str(spec), "--in",
+                             str(source), "--out", str(target)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1, result.stderr
+    assert "Cannot connect to host 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr and "Unclosed" not in result.stderr
+    assert not target.exists()
