@@ -221,3 +221,23 @@ async def test_beta_refuses_a_model_it_never_had(emulator: Emulator, client: Asy
     # The SDK's beta model knows only the three models the beta service had.
     assert refused.error.message.endswith(
         "Supported values are: 'gpt-4o-mini-transcribe', 'gpt-4o-transcribe', 'whisper-1'.")
+
+
+async def test_ga_semantic_vad_finds_the_turn_by_its_eagerness(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    async with client.realtime.connect(extra_query=TRANSCRIPTION) as conn:
+        await recv(conn)
+        await conn.session.update(session={"type": "transcription", "audio": {"input": {
+            "transcription": {"model": "gpt-4o-mini-transcribe"},
+            "turn_detection": {"type": "semantic_vad", "eagerness": "high"}}}})
+        updated = await recv(conn)
+        assert updated.session.audio.input.turn_detection.type == "semantic_vad"
+        assert updated.session.audio.input.turn_detection.eagerness == "high"
+        for chunk in chunks(silence(400) + tone(900) + silence(1500)):
+            await conn.input_audio_buffer.append(audio=b64(chunk))
+        events = await events_until(conn, "conversation.item.input_audio_transcription.completed")
+    stopped = by_type(events)["input_audio_buffer.speech_stopped"]
+    assert abs(stopped.audio_end_ms - (400 + 900 + 250)) <= 20  # high: a quarter second
+    assert events[-1].transcript.startswith("(") and events[-1].usage.type == "tokens"
+    check_clients(emulator)
