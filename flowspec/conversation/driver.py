@@ -182,6 +182,9 @@ class Driver:
         self._responses += 1
         self._audio_ms = 0.0
         self._idle_at = None
+        # The bound on an earlier reply's playback is this one's to set when it ends: left
+        # running, it would take this reply as heard while it is still being said.
+        self._heard_at = None
 
     def audio(self, duration_ms: float) -> None:
         self._audio_ms += duration_ms
@@ -283,7 +286,7 @@ class Driver:
             return
         if self._heard_at is not None and now >= self._heard_at:
             self._heard_at = None
-            if self._awaiting_playback:
+            if self._awaiting_playback and not self._responding:
                 log.debug("session %s: no playback report; taking the reply as heard",
                           self._call.session_id)
                 self._playing = False

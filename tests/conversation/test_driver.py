@@ -211,3 +211,23 @@ async def test_a_live_change_to_idle_applies_from_the_next_silence(run_driver: A
     h.reply()
     await h.clock.advance(2)
     assert h.said[-1] == ("idle", "Two?")
+
+
+async def test_an_earlier_replys_playback_bound_never_cuts_the_goodbye(run_driver: Any) -> None:
+    h = run_driver(Harness("  end_call: {goodbye: Goodbye.}", playback_reported=True))
+    h.driver.model_ready()
+    h.reply(audio_ms=600)                # a reply still playing when the caller asks to end
+    h.driver.playback_started()
+    h.driver.response_started()          # the response that calls end_call
+    h.driver.end_call()
+    h.driver.response_ended()            # its bound: the greeting may still be playing
+    await settle()
+    h.driver.response_started()          # the goodbye is being said ...
+    h.driver.audio(2000)
+    await h.clock.advance(PLAYBACK_GRACE_S + 1)
+    assert h.ended == []                 # ... and the earlier bound does not end the call
+    h.driver.response_ended()
+    await settle()
+    assert h.ended == []                 # said, not yet reported played
+    h.driver.playback_stopped()
+    assert h.ended == ["end_call"]
