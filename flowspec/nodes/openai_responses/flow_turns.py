@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from flowspec.conversation.driver import Driver
 from flowspec.conversation.flow import Flow, Move
 from flowspec.conversation.template import fill_request, render
 from flowspec.errors import NodeError
@@ -73,19 +74,41 @@ class FlowTurns:
                 rest.append(call)
         return functions, rest
 
-    def function_move(self, call: p.FunctionCall) -> Move | None:
-        self.flow.called(call.call_id, call.name, call.arguments)
-        return self.flow.answered(call.call_id, call.name, FUNCTION_OUTPUT)
+    def answer_functions(self, calls: Sequence[p.FunctionCall], inbox: list[p.JSONObject],
+                         enter: Callable[[Move], bool],
+                         ended: Callable[[p.FunctionCall], None]) -> tuple[
+                             list[p.FunctionCall], bool]:
+        """Answer the state's transition-only functions among `calls` (their call is the
+        move; `enter` applies it). Returns the calls that go to their tools, and whether the
+        model is to answer."""
+        functions, rest = self.split(calls)
+        answer = False
+        for call in functions:
+            ended(call)
+            inbox.append(p.function_output(call.call_id, FUNCTION_OUTPUT))
+            self.flow.called(call.call_id, call.name, call.arguments)
+            move = self.flow.answered(call.call_id, call.name, FUNCTION_OUTPUT)
+            answer = (enter(move) if move is not None else True) or answer
+        return rest, answer
 
     def result_move(self, call_id: str, name: str, result: str) -> Move | None:
         return self.flow.answered(call_id, name, result)
 
-    def entered(self, move: Move, conversation: p.Conversation,
-                inbox: list[p.JSONObject]) -> None:
-        """What the new state's `context` does to the items before the move."""
+    def enter(self, move: Move, conversation: p.Conversation, inbox: list[p.JSONObject],
+              driver: Driver | None, variables: Mapping[str, Any]) -> bool:
+        """A move: the outputs so far join the context the new state keeps (all of it,
+        none, or a summary, by its `context`), and its `on_enter` runs. True when the model is
+        to answer in the new state (the state does not open with words of its own)."""
+        conversation.extend(inbox)
+        inbox.clear()
+        self._context(move, conversation)
+        if driver is not None and (move.on_enter or move.ends):
+            driver.enter_state(move.on_enter, self.flow.values_with(variables))
+        return not (move.speaks or move.ends)
+
+    def _context(self, move: Move, conversation: p.Conversation) -> None:
         if move.context == "reset":
-            conversation.reset()
-            inbox.clear()  # the outputs answer calls that are no longer in the context
+            conversation.reset()  # the outputs with it: their calls are gone too
         elif move.context == "reset_with_summary":
             self.summary_due = True
 

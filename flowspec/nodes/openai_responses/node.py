@@ -11,7 +11,6 @@ Frames in: `TextFrame`/final `TranscriptFrame` from the user (each starts a turn
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import time
 import uuid
@@ -45,7 +44,8 @@ from flowspec.frames import (
 )
 from flowspec.nodes.openai_realtime.delta import merge_delta
 from flowspec.nodes.openai_responses import protocol as p
-from flowspec.nodes.openai_responses.flow_turns import FUNCTION_OUTPUT, FlowTurns
+from flowspec.nodes.openai_responses.flow_turns import FlowTurns
+from flowspec.nodes.openai_responses.said import SpokenReplies
 from flowspec.nodes.openai_responses.sse import open_stream, post_json
 from flowspec.nodes.openai_responses.ws import (
     DEFAULT_BACKOFF,
@@ -71,8 +71,6 @@ from flowspec.spec.models.responses import ResponsesNodeSpec, ResponsesSettingsS
 log = logging.getLogger("flowspec.nodes.openai_responses")
 
 CANCELLED_OUTPUT = '{"error": "cancelled: the user interrupted before the tool answered"}'
-PLAYBACK_WAIT_S = 0.5
-"""How long a spoken reply cut short waits for the transport to say where playback stopped."""
 NextEvent = Callable[[], Awaitable[p.ServerEvent | None]]
 
 
@@ -86,17 +84,6 @@ class _Turn:
     interrupted: bool = False
     emitted: bool = False  # something reached the user: a retry would repeat it
     items: list[str] = field(default_factory=list)  # the text items, as a speech node says them
-
-
-@dataclass(frozen=True, slots=True)
-class _Said:
-    """A finished reply a speech node may still be saying: conversation items [start, end)."""
-
-    start: int
-    end: int
-    items: tuple[str, ...]
-    text: str
-    generation: int
 
 
 class ResponsesNode:
@@ -142,7 +129,7 @@ class ResponsesNode:
         self._task: asyncio.Task[None] | None = None
         self._stale: asyncio.Task[None] | None = None  # an interrupted turn still cleaning up
         self._turn: _Turn | None = None
-        self._said: _Said | None = None  # the last reply given to speech, until it is heard
+        self._said = SpokenReplies(call)  # the last reply given to speech, until it is heard
 
     @property
     def socket(self) -> ResponsesSocket | None:
@@ -204,7 +191,8 @@ class ResponsesNode:
         item_id = f"fs_say_{uuid.uuid4().hex[:12]}"
         await self.ctx.emit(ResponseStartedFrame(response_id=item_id))
         await self.ctx.emit(TextFrame(text=words.say, role="assistant", item_id=item_id))
-        self._spoken(len(self.conversation), [item_id], words.say)
+        self._said.given(len(self.conversation), [item_id], words.say,
+                         self.conversation.generation)
         self.conversation.extend([p.assistant_message(words.say)])
         self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id, node_id=self.ctx.node_id,
                                         item_id=item_id, role="assistant", text=words.say))
@@ -305,7 +293,7 @@ class ResponsesNode:
                 turn.interrupted = True
             task.cancel()
             self._stale, self._task = task, None
-        elif self._said is not None:
+        elif self._said.last is not None:
             # The reply is complete but may still be playing: keep what the caller heard of it.
             self._stale = self.ctx.spawn(self._truncate_said(self._stale),
                                          name=f"{self.ctx.node_id}:truncate")
@@ -330,17 +318,9 @@ class ResponsesNode:
             self._kick()
 
     def _entered(self, move: Move) -> bool:
-        """A flow move: the outputs so far join the context the new state keeps, and its
-        `on_enter` runs. True when the model is to answer in the new state (the state does
-        not open with words of its own)."""
         assert self.flow is not None
-        self.conversation.extend(self._inbox)
-        self._inbox.clear()
-        self.flow.entered(move, self.conversation, self._inbox)
-        if self.driver is not None and (move.on_enter or move.ends):
-            self.driver.enter_state(move.on_enter,
-                                    self.flow.flow.values_with(self.ctx.call.variables))
-        return not (move.speaks or move.ends)
+        return self.flow.enter(move, self.conversation, self._inbox, self.driver,
+                               self.ctx.call.variables)
 
     async def _summarize(self, items: Sequence[Mapping[str, Any]], max_tokens: int,
                          instruction: str) -> str:
@@ -388,43 +368,19 @@ class ResponsesNode:
         await self._truncate_said(None)
         # What the user already saw or heard stays in the conversation; unfinished calls never
         # run.
-        heard = await self._heard(turn.items)
+        heard = await self._said.heard(turn.items)
         self.conversation.extend(turn.acc.partial() if heard is None else
                                  [p.assistant_message(heard)] if heard.strip() else [])
         await self.ctx.emit(ResponseEndedFrame(response_id=turn.acc.response_id,
                                                status="cancelled"))
 
-    # -- spoken replies ----------------------------------------------------------------------
-
-    def _spoken(self, start: int, items: Sequence[str], text: str) -> None:
-        """A reply whose items start at conversation index `start` went to a speech node."""
-        if self.ctx.call.spoken.active and items:
-            self._said = _Said(start, start + 1, tuple(items), text,
-                               self.conversation.generation)
-
-    async def _heard(self, items: Sequence[str]) -> str | None:
-        """The words of `items` the caller heard; None when no speech node says this session's
-        text (then what was sent is what the user saw)."""
-        spoken = self.ctx.call.spoken
-        if not spoken.active:
-            return None
-        if self.ctx.call.playback_reported:
-            await spoken.settled(items, PLAYBACK_WAIT_S)
-        return "".join(spoken.heard(item) for item in items)
-
     async def _truncate_said(self, previous: asyncio.Task[None] | None) -> None:
-        """An interruption while the last reply may still be playing: its conversation item
-        keeps only the words heard, and the chain over the old words is dropped."""
+        """An interruption while the last reply may still be playing: keep what was heard of
+        it, and drop the chain over the old words."""
         if previous is not None:
             await asyncio.wait([previous])
-        said, self._said = self._said, None
-        if said is None:
-            return
-        heard = await self._heard(said.items)
-        if heard is None or heard == said.text or said.generation != self.conversation.generation:
-            return
-        self.conversation.truncate(said.start, said.end, heard)
-        self._chain = None
+        if await self._said.truncate(self.conversation):
+            self._chain = None
 
     async def _finish(self, turn: _Turn, finished: p.ResponseFinished) -> None:
         acc = turn.acc
@@ -437,9 +393,8 @@ class ResponsesNode:
         self.conversation.extend(output)
         text = p.output_text({"output": output})
         if turn.items:
-            self._spoken(start, turn.items, acc.text)
-            if self._said is not None:
-                self._said = dataclasses.replace(self._said, end=len(self.conversation))
+            self._said.given(start, turn.items, acc.text, self.conversation.generation)
+            self._said.ends_at(len(self.conversation))
         if text:
             self.ctx.publish(TranscriptItem(session_id=self.ctx.session_id,
                                             node_id=self.ctx.node_id,
@@ -472,20 +427,17 @@ class ResponsesNode:
                                       f"{finished.problem()}")
 
     def _flow_functions(self, calls: list[p.FunctionCall]) -> list[p.FunctionCall]:
-        """Answer the state's transition-only functions here (their call is the move); the
-        other calls go to their tools."""
+        """Answer the state's transition-only functions here; the rest go to their tools."""
         assert self.flow is not None
-        functions, rest = self.flow.split(calls)
-        for call in functions:
-            self.ctx.publish(FunctionCallEnded(session_id=self.ctx.session_id,
-                                               node_id=self.ctx.node_id, call_id=call.call_id,
-                                               name=call.name, ok=True,
-                                               arguments=call.arguments))
-            self._inbox.append(p.function_output(call.call_id, FUNCTION_OUTPUT))
-            move = self.flow.function_move(call)
-            answer = self._entered(move) if move is not None else True
-            self._dirty = self._dirty or answer
+        rest, answer = self.flow.answer_functions(calls, self._inbox, self._entered,
+                                                  self._function_ended)
+        self._dirty = self._dirty or answer
         return rest
+
+    def _function_ended(self, call: p.FunctionCall) -> None:
+        self.ctx.publish(FunctionCallEnded(session_id=self.ctx.session_id,
+                                           node_id=self.ctx.node_id, call_id=call.call_id,
+                                           name=call.name, ok=True, arguments=call.arguments))
 
     async def _end_call(self, calls: list[p.FunctionCall]) -> list[p.FunctionCall]:
         """Answer the built-in `end_call` here; the other calls go to their tools."""
