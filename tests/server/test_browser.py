@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,25 @@ async def chromium(url: str, wav: Path, profile: Path,
     finally:
         process.terminate()
         await process.wait()
+
+
+async def poll_page(devtools: DevTools, expression: str, done: Callable[[Any], bool], what: str,
+                    *, timeout_s: float = 60, every_s: float = 0.2, as_json: bool = True) -> Any:
+    """Evaluate `expression` in the page until `done` holds for its value (a string is read
+    as JSON unless `as_json` is false), bounded, failing with the last value seen: the page
+    has no event to wait on."""
+    value: Any = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                value = await devtools.evaluate(expression)
+                if as_json and isinstance(value, str):
+                    value = json.loads(value)
+                if done(value):
+                    return value
+                await asyncio.sleep(every_s)
+    except TimeoutError:
+        pytest.fail(f"the page never showed {what}; last seen: {value!r}")
 
 
 async def test_browser_voice_conversation_with_the_emulator(tmp_path: Path) -> None:

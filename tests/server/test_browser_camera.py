@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import shutil
 import tempfile
@@ -12,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from .test_app import metric
-from .test_browser import ROOT, chromium, serve, spoken_wav
+from .test_browser import ROOT, chromium, poll_page, serve, spoken_wav
 
 
 async def test_the_page_sends_camera_frames_when_the_transport_asks_for_them(
@@ -34,19 +31,11 @@ async def test_the_page_sends_camera_frames_when_the_transport_asks_for_them(
         async for devtools in chromium(f"http://127.0.0.1:{port}/?autostart=1&aec=0", wav,
                                        profile):
             await devtools.call("Page.enable")
-            try:
-                async with asyncio.timeout(60):
-                    for _ in iter(int, 1):  # the page is polled: it has no event to wait on
-                        raw = await devtools.evaluate(
-                            "window.flowspec ? JSON.stringify({frames: flowspec.framesSent, "
-                            "camera: document.getElementById('camera').textContent, "
-                            "notes: flowspec.notes()}) : null")
-                        state = json.loads(raw) if isinstance(raw, str) else {}
-                        if state.get("frames", 0) >= 3:
-                            break
-                        await asyncio.sleep(0.2)
-            except TimeoutError:
-                pytest.fail(f"the page sent no camera frames; last state: {state}")
+            state = await poll_page(
+                devtools, "window.flowspec ? JSON.stringify({frames: flowspec.framesSent, "
+                "camera: document.getElementById('camera').textContent, "
+                "notes: flowspec.notes()}) : null",
+                lambda s: isinstance(s, dict) and s.get("frames", 0) >= 3, "camera frames sent")
             async with aiohttp.ClientSession() as http:
                 metrics = await (await http.get(f"http://127.0.0.1:{port}/metrics")).text()
     finally:

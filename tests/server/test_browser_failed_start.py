@@ -3,17 +3,13 @@ page: the error, and a status that says why instead of a bare close code."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from .test_browser import ROOT, chromium, serve, spoken_wav
+from .test_browser import ROOT, chromium, poll_page, serve, spoken_wav
 
 
 async def test_the_page_says_the_bot_could_not_start(tmp_path: Path) -> None:
@@ -32,20 +28,13 @@ async def test_the_page_says_the_bot_could_not_start(tmp_path: Path) -> None:
         async for devtools in chromium(f"http://127.0.0.1:{port}/?autostart=1&aec=0", wav,
                                        profile):
             await devtools.call("Page.enable")
-            try:
-                async with asyncio.timeout(60):
-                    for _ in iter(int, 1):  # the page is polled: it has no event to wait on
-                        raw = await devtools.evaluate(
-                            "window.flowspec ? JSON.stringify({state: flowspec.state, "
-                            "status: document.getElementById('state').textContent, "
-                            "reason: flowspec.endedReason, code: flowspec.closeCode, "
-                            "notes: flowspec.notes()}) : null")
-                        state = json.loads(raw) if isinstance(raw, str) else {}
-                        if state.get("state") == "disconnected" and state.get("notes"):
-                            break
-                        await asyncio.sleep(0.2)
-            except TimeoutError:
-                pytest.fail(f"the page never showed the failed start; last state: {state}")
+            state = await poll_page(
+                devtools, "window.flowspec ? JSON.stringify({state: flowspec.state, "
+                "status: document.getElementById('state').textContent, "
+                "reason: flowspec.endedReason, code: flowspec.closeCode, "
+                "notes: flowspec.notes()}) : null",
+                lambda s: isinstance(s, dict) and s.get("state") == "disconnected"
+                and bool(s.get("notes")), "the failed start")
     finally:
         server.send_signal(2)
         await server.wait()

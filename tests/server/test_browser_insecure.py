@@ -3,15 +3,12 @@ microphone and how to serve https, as the README does."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
-import pytest
-
-from .test_browser import ROOT, chromium, serve, spoken_wav
+from .test_browser import ROOT, chromium, poll_page, serve, spoken_wav
 
 HOW = "--tls-cert"
 
@@ -27,17 +24,11 @@ async def test_off_https_the_page_says_the_microphone_needs_https(tmp_path: Path
         async for devtools in chromium(f"http://bot.test:{port}/?autostart=1", wav, profile,
                                        "--host-resolver-rules=MAP bot.test 127.0.0.1"):
             await devtools.call("Page.enable")
-            try:
-                async with asyncio.timeout(30):
-                    for _ in iter(int, 1):  # the page is polled: it has no event to wait on
-                        mic = await devtools.evaluate(
-                            "document.getElementById('mic') ? "
-                            "document.getElementById('mic').textContent : ''") or ""
-                        if mic.startswith("mic unavailable"):
-                            break
-                        await asyncio.sleep(0.2)
-            except TimeoutError:
-                pytest.fail(f"the page never said why the microphone is missing: {mic!r}")
+            mic = await poll_page(
+                devtools, "document.getElementById('mic') ? "
+                "document.getElementById('mic').textContent : ''",
+                lambda m: isinstance(m, str) and m.startswith("mic unavailable"),
+                "why the microphone is missing", timeout_s=30, as_json=False)
             secure = await devtools.evaluate("window.isSecureContext")
     finally:
         server.send_signal(2)

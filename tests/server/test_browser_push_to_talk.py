@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .test_browser import ROOT, DevTools, chromium, serve, spoken_wav
+from .test_browser import ROOT, DevTools, chromium, poll_page, serve, spoken_wav
 
 SPACE = {"code": "Space", "key": " ", "windowsVirtualKeyCode": 32, "nativeVirtualKeyCode": 32}
 PROBE = ("JSON.stringify({state: flowspec.state, ptt: flowspec.pushToTalk, "
@@ -32,16 +32,9 @@ async def probe(devtools: DevTools) -> dict[str, Any]:
 
 
 async def wait_for(devtools: DevTools, what: str, check: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {}
-    try:
-        async with asyncio.timeout(60):
-            for _ in iter(int, 1):  # the page is polled: it has no event to wait on
-                state = await probe(devtools)
-                if check(state):
-                    break
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        pytest.fail(f"the page never got to {what}; last state: {state}")
+    state: dict[str, Any] = await poll_page(
+        devtools, f"window.flowspec ? {PROBE} : null",
+        lambda s: isinstance(s, dict) and check(s), what, every_s=0.1)
     return state
 
 
