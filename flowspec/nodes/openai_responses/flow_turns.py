@@ -99,8 +99,11 @@ class FlowTurns:
         """A move: the outputs so far join the context the new state keeps (all of it,
         none, or a summary, by its `context`), and its `on_enter` runs. True when the model is
         to answer in the new state (the state does not open with words of its own)."""
-        conversation.extend(inbox)
-        inbox.clear()
+        # The calls' outputs belong to the turn that made the move; what the caller said
+        # meanwhile is the new state's to answer, and no reset may drop it.
+        outputs = [item for item in inbox if item.get("type") == "function_call_output"]
+        inbox[:] = [item for item in inbox if item.get("type") != "function_call_output"]
+        conversation.extend(outputs)
         self._context(move, conversation)
         if driver is not None and (move.on_enter or move.ends):
             driver.enter_state(move.on_enter, self.flow.values_with(variables))
