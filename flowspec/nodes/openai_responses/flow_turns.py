@@ -42,6 +42,8 @@ class FlowTurns:
         self._builtin = dict(builtin)
         self.summary_due = False
         """A move to a `reset_with_summary` state happened: the next request summarizes."""
+        self.opened = False
+        """A move among the results still awaited opened its state with its own words."""
 
     # -- what a request carries ----------------------------------------------------------------
 

@@ -308,13 +308,17 @@ class ResponsesNode:
             log.debug("%s: dropped a late result for %s", self.ctx.node_id, result.name)
             return
         self._inbox.append(p.function_output(result.call_id, result.result))
-        answer = True
         if self.flow is not None and not result.cancelled:
             move = self.flow.result_move(result.call_id, result.name, result.result)
-            if move is not None:
-                answer = self._entered(move)
+            if move is not None and not self._entered(move):
+                self.flow.opened = True
         if not self._waiting:
-            self._dirty = self._dirty or answer
+            # A state that opened with its own words (on any of the round's results) needs
+            # no answer from the model.
+            opened = self.flow is not None and self.flow.opened
+            if self.flow is not None:
+                self.flow.opened = False
+            self._dirty = self._dirty or not opened
             self._kick()
 
     def _entered(self, move: Move) -> bool:
