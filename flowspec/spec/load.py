@@ -101,7 +101,7 @@ def _plain(node: Any, pointer: str, doc: Document) -> Any:
                 doc.values[child] = (vl + 1, vc + 1)
             except (KeyError, TypeError, IndexError):
                 pass
-            out[_text(str(key))] = _plain(value, child, doc)
+            out[text_value(str(key))] = _plain(value, child, doc)
         return out
     if isinstance(node, CommentedSeq):
         items: list[Any] = []
@@ -121,12 +121,12 @@ def _plain(node: Any, pointer: str, doc: Document) -> Any:
     if isinstance(node, float):
         return float(node)
     if isinstance(node, str):
-        return _text(node)
+        return text_value(node)
     # Timestamps and other YAML-only scalars: keep their text so the schema reports a type error.
     return str(node)
 
 
-def _text(value: str) -> str:
+def text_value(value: str) -> str:
     """`value` as valid Unicode. YAML reads the JSON escape of a character beyond U+FFFF
     (`"\\ud83d\\ude00"`) as two surrogates: join such pairs, and replace a lone surrogate,
     which no encoder accepts, with U+FFFD."""
@@ -201,11 +201,18 @@ def parse(text: str, source: str = "<spec>") -> Document:
     from ruamel.yaml.reader import ReaderError
 
     from flowspec.spec.bounds import EventGuard, ReadRefused, bounded_loader_classes
+    from flowspec.spec.fast_read import read_plain
 
     too_big = size_diagnostic(text, source)
     if too_big is not None:
         raise SpecInvalid([too_big])
     doc = Document(data=None, source=source, text=text)
+    try:
+        fast = read_plain(text, source, doc)
+    except ReadRefused as exc:
+        raise SpecInvalid([exc.diagnostic]) from None
+    if fast is not None:
+        return _loaded(doc, fast[0], source)
     yaml = YAML(typ="rt")
     yaml.Scanner, yaml.Parser, yaml.Constructor = bounded_loader_classes()
     guard = yaml.parser.guard = EventGuard(source, yaml.resolver.resolve)
@@ -228,8 +235,12 @@ def parse(text: str, source: str = "<spec>") -> Document:
             code="yaml.syntax", message=f"YAML cannot be read here: {type(exc).__name__}",
             source=source, line=mark.line + 1 if mark else 1,
             column=mark.column + 1 if mark else 1)]) from None
+    return _loaded(doc, _plain(loaded, "", doc), source)
+
+
+def _loaded(doc: Document, data: Any, source: str) -> Document:
     doc.values[""] = (1, 1)
-    doc.data = _plain(loaded, "", doc)
+    doc.data = data
     if doc.data is None:
         raise SpecInvalid([Diagnostic(
             code="spec.empty", message="the spec is empty", source=source, line=1, column=1)])
