@@ -83,6 +83,33 @@ class Counts:
     window_stamps: list[tuple[int, int]] = field(default_factory=list)
     window_speech: list[int] = field(default_factory=list)
     closed: bool = False
+    read_ns: int = 0  # when bytes last came off this connection's socket
+
+
+class _Stamping(asyncio.Protocol):
+    """Stands between a connection's transport and aiohttp's protocol, noting when bytes come
+    off the socket: the moment a message reached this provider, before this process spends
+    any time on the messages of other connections that came with it."""
+
+    def __init__(self, inner: asyncio.BaseProtocol, counts: Counts) -> None:
+        self._inner = inner
+        self._counts = counts
+
+    def data_received(self, data: bytes) -> None:
+        self._counts.read_ns = time.perf_counter_ns()
+        self._inner.data_received(data)  # type: ignore[attr-defined]
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()  # type: ignore[attr-defined,no-any-return]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
 
 
 class BenchEmulator(Emulator):
@@ -127,6 +154,14 @@ class BenchEmulator(Emulator):
 
         return send
 
+    async def _accept(self, request: web.Request,
+                      record: ConnectionRecord) -> web.WebSocketResponse:
+        ws = await super()._accept(request, record)
+        transport = request.transport
+        if transport is not None:
+            transport.set_protocol(_Stamping(transport.get_protocol(), self._counts(record)))
+        return ws
+
     async def _pump(self, ws: web.WebSocketResponse, record: ConnectionRecord,
                     handle: Callable[[str], Awaitable[None]]) -> None:
         counts = self._counts(record)
@@ -138,11 +173,10 @@ class BenchEmulator(Emulator):
                 if self.window:
                     counts.window_appended += size
             elif '"session.update"' in text:
-                self.arrivals.append(time.perf_counter_ns())
-                # Updates for many connections arrive together; yielding once lets every one
-                # be stamped as it arrives, before this process spends time answering any (one
-                # process standing in for a hundred providers must not add its own queue).
-                await asyncio.sleep(0)
+                # Stamped when its bytes came off the socket: updates for many connections
+                # arrive together, and one process standing in for a hundred providers must
+                # not add the queue of answering the others first.
+                self.arrivals.append(counts.read_ns or time.perf_counter_ns())
             await handle(text)
 
         try:

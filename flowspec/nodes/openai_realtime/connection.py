@@ -24,6 +24,23 @@ from flowspec.spec.models.openai_common import OpenAIClientSpec
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
+def encode(value: Any) -> str:
+    """Compact JSON, as every client event goes on the wire."""
+    return _ENCODER.encode(value)
+
+
+class EncodedEvent(dict[str, Any]):
+    """A client event whose JSON text is made already: a settings change reaches every live
+    call with the same partial session, encoded once for all of them. Any socket may read it as
+    the event it is; the aiohttp socket sends the text."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, event: Mapping[str, Any], text: str) -> None:
+        super().__init__(event)
+        self.text = text
+
+
 class WireSocket(Protocol):
     """One open connection. `receive` returns the next JSON object, or None once closed."""
 
@@ -70,7 +87,8 @@ class AiohttpSocket:
         # Mapped by hand, not with `map_errors`: a context manager per appended audio frame
         # costs more than encoding it.
         try:
-            await self._ws.send_str(_ENCODER.encode(event))
+            await self._ws.send_str(event.text if type(event) is EncodedEvent
+                                    else _ENCODER.encode(event))
         except _ERRORS as exc:
             raise transport_error(self._node_id, "sending to the model", exc) from exc
 

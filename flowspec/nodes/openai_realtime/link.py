@@ -20,13 +20,13 @@ from flowspec.errors import TransportError
 from flowspec.frames import ErrorFrame, InterruptFrame, ResponseEndedFrame
 from flowspec.nodes.openai_realtime import protocol
 from flowspec.nodes.openai_realtime.audio_in import AudioInput
-from flowspec.nodes.openai_realtime.connection import WireSocket
+from flowspec.nodes.openai_realtime.connection import EncodedEvent, WireSocket, encode
 from flowspec.nodes.openai_realtime.conversation import Calls, History, Retrievals
 from flowspec.nodes.openai_realtime.dialect import Dialect
 from flowspec.nodes.openai_realtime.held import HeldInput
 from flowspec.nodes.openai_realtime.metrics import ResponseClock
 from flowspec.nodes.openai_realtime.output import Outbox
-from flowspec.nodes.openai_realtime.settings import LiveSettings, SettingsUpdate
+from flowspec.nodes.openai_realtime.settings import SHARED, LiveSettings, SettingsUpdate
 from flowspec.nodes.openai_realtime.turns import OutputItem, Turns
 from flowspec.runtime.bus import ClientMessageRejected, ProviderError
 from flowspec.runtime.node import Context
@@ -147,10 +147,23 @@ class ModelLink:
                 target=move.target, message="the provider refused the state's update"))
         if not update.session:
             return
-        event = protocol.session_update(self.dialect.settings_session(update.session))
+        event = self._session_update(update)
         if not await self.send(event, event_id=update.event_id):
             # Not connected: the next connection sends the whole (new) session anyway.
             self.settings.forget(update.event_id)
+
+    def _session_update(self, update: SettingsUpdate) -> dict[str, Any]:
+        """The `session.update` event of `update`. Every live call given the same change has
+        the very same partial session (`SHARED`): its JSON is made once for all of them."""
+        session = self.dialect.settings_session(update.session)
+        event = protocol.session_update(session)
+        if not update.event_id:
+            return event
+        text = SHARED.get(update.session, self.dialect) or SHARED.put(
+            encode(session), update.session, self.dialect)
+        event["event_id"] = update.event_id
+        return EncodedEvent(event, f'{{"type":"session.update","session":{text},'
+                                   f'"event_id":{encode(update.event_id)}}}')
 
     async def request_response(self, overrides: dict[str, Any] | None = None) -> None:
         """Ask for a response now, or as soon as the session is ready and idle. `overrides`
