@@ -5,7 +5,7 @@
     ├── UsageError           the command line or an API call was used wrongly
     └── NodeError            a node failed at run time (carries node_id)
         ├── TransportError       a socket or HTTP exchange failed
-        │   └── AccessRefused    the provider refused the key or its permissions: no retry
+        │   └── AccessRefused    the provider refused the key, its permissions or quota: no retry
         ├── RemoteProtocolError  the provider said something invalid or reported an error
         └── NodeTimeout          a node did not answer in time
 
@@ -114,9 +114,15 @@ class TransportError(NodeError):
 
 
 class AccessRefused(TransportError):
-    """The provider refused the credentials or what they may do (HTTP 401 or 403, or an
-    `invalid_api_key` error): trying again cannot help, so nodes do not retry it. The message
-    carries the provider's own reason."""
+    """The provider refused the credentials, what they may do or their quota (HTTP 401 or 403,
+    or an error such as `invalid_api_key` or `insufficient_quota`, at connect or mid-session):
+    trying again cannot help, so nodes do not retry it and the call ends. The message carries
+    the provider's own reason; `code` is its error code when it gave one."""
+
+    def __init__(self, node_id: str, message: str, *, fatal: bool = False,
+                 code: str | None = None) -> None:
+        super().__init__(node_id, message, fatal=fatal)
+        self.code = code
 
 
 class RemoteProtocolError(NodeError):

@@ -1,4 +1,5 @@
-"""Why a provider refused a WebSocket handshake, in its own words.
+"""Why a provider refused a WebSocket handshake, in its own words; and which provider errors
+refuse access outright, at connect or mid-session (`refuses_access`).
 
 aiohttp reports a refused upgrade by status alone (`401, message='Invalid response status'`)
 and drops the body, which is where OpenAI says what is wrong ("Incorrect API key provided").
@@ -14,14 +15,33 @@ from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
+from flowspec.errors import AccessRefused
+
 ACCESS_STATUSES = frozenset({401, 403})
-ACCESS_CODES = frozenset({"invalid_api_key"})
+ACCESS_CODES = frozenset({"invalid_api_key", "insufficient_quota", "credit_balance_exhausted"})
+"""Error codes that say the key, or the account behind it, may not be used. A spent quota is
+not a refused key, but no retry can mend it within a call either."""
+ACCESS_TYPES = frozenset({"authentication_error", "permission_error", "insufficient_quota"})
 _BODY_LIMIT = 64 * 1024
 _TIMEOUT_S = 5.0
 
 
-def is_access_code(code: object) -> bool:
-    return isinstance(code, str) and code in ACCESS_CODES
+def refuses_access(code: object, type_: object = None, status: object = None) -> bool:
+    """Whether a provider error (an `error` event, a failed response's error, an error body)
+    refuses the key, its permissions or its quota: the call cannot go on, and nothing is gained
+    by trying again. Other errors (rate limits, server errors, bad requests) are the turn's."""
+    return (code in ACCESS_CODES or type_ in ACCESS_TYPES or status in ACCESS_STATUSES)
+
+
+def access_refused(node_id: str, message: str, code: object = None, type_: object = None,
+                   status: object = None, *, fatal: bool = False) -> AccessRefused | None:
+    """The error to end the call with, in the provider's words (`message [code]`), when its
+    error refuses access (`refuses_access`); None for any other error."""
+    if not refuses_access(code, type_, status):
+        return None
+    tag = next((t for t in (code, type_) if isinstance(t, str) and t), None)
+    return AccessRefused(node_id, message + (f" [{tag}]" if tag else ""), fatal=fatal,
+                         code=code if isinstance(code, str) else None)
 
 
 def error_text(status: int, body: bytes) -> str:

@@ -141,8 +141,8 @@ def ended(reason: str, detail: str) -> tuple[str, str]:
         return "model_unavailable", "The bot lost its connection to the model."
     if "model could not be used" in reason:
         # The provider's own words stay in the server log: they may quote part of the key.
-        return "model_refused", ("The model refused the bot's API key or its permissions; "
-                                 "the server log says why.")
+        return "model_refused", ("The model refused the bot's API key, its permissions or its "
+                                 "quota; the server log says why.")
     return "ended", "The call ended."
 
 

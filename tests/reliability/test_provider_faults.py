@@ -123,9 +123,11 @@ async def ready(run: Live) -> None:
 
 # -- Realtime ------------------------------------------------------------------------------
 
+# An error refusing the key, its permissions or its quota ends the call instead (see
+# tests/nodes/test_access_refused.py).
 KNOWN_CODES = ["server_error", "invalid_value", "invalid_event", "rate_limit_exceeded",
-               "invalid_api_key", "response_cancel_not_active",
-               "conversation_already_has_active_response", "a_code_nobody_documented"]
+               "response_cancel_not_active", "conversation_already_has_active_response",
+               "a_code_nobody_documented"]
 BENIGN = {"response_cancel_not_active", "conversation_already_has_active_response"}
 
 

@@ -341,19 +341,18 @@ class RealtimeNode:
                 url = realtime_url(self.spec.base_url, self.settings.model)
                 headers = request_headers(self.spec, self.dialect.HEADERS)
                 socket = await self._connect(url, headers, self.ctx.node_id)
-            except AccessRefused as exc:
-                await self._give_up(str(exc), restorable=False)  # a retry would be refused too
-                return
-            except TransportError as exc:
-                reason = str(exc)
-            else:
                 link.connected(socket)
                 try:
                     reason = await self._receive(socket)
-                except TransportError as exc:
-                    reason = str(exc)
                 finally:
                     was_ready = await link.lost(socket)
+            except AccessRefused as exc:
+                # At connect or mid-session (the key, its permissions or its quota refused):
+                # a retry would be refused too.
+                await self._give_up(str(exc), restorable=False, code=exc.code)
+                return
+            except TransportError as exc:
+                reason = str(exc)
             if self._stopping:
                 return
             if self._restart:
@@ -370,13 +369,14 @@ class RealtimeNode:
             await asyncio.sleep(self._delays[failures])
             failures += 1
 
-    async def _give_up(self, reason: str, *, restorable: bool = True) -> None:
+    async def _give_up(self, reason: str, *, restorable: bool = True,
+                       code: str | None = None) -> None:
         link = self.link
         message = f"The model connection could not be restored: {reason}" if restorable \
             else f"The model could not be used: {reason}"
         log.warning("%s: %s", self.ctx.node_id, message)
         link.retrievals.cancel_all(self.ctx.node_id, message)
-        link.report("connection_lost", message, fatal=True)
+        link.report(code or "connection_lost", message, fatal=True)
         lost = link.held.drop_all()
         if lost:
             await link.undelivered(lost, "the model connection could not be restored"

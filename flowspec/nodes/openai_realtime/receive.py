@@ -27,6 +27,7 @@ from flowspec.nodes.openai_realtime import moves, protocol
 from flowspec.nodes.openai_realtime.audio_in import append_event
 from flowspec.nodes.openai_realtime.link import PENDING, ModelLink
 from flowspec.nodes.openai_realtime.metrics import usage_values
+from flowspec.nodes.refusal import access_refused
 from flowspec.runtime.bus import (
     ConversationItemCreated,
     ConversationItemUpdated,
@@ -163,6 +164,7 @@ class ServerEvents:
     async def _on_error(self, error: dict[str, Any]) -> bool:
         link = self._link
         code, message = error.get("code"), str(error.get("message") or "unknown error")
+        _raise_if_refused(link, error, message)
         event_id = str(error.get("event_id") or "")
         if link.retrievals.fail(event_id, message, link.ctx.node_id):
             return False
@@ -324,6 +326,7 @@ class ServerEvents:
             values["processing_ms"] = processing
         if values:
             self._metrics(values)
+        error: dict[str, Any] = {}
         if status == "failed":
             error = (response.get("status_details") or {}).get("error") or {}
             link.report(error.get("code"), str(error.get("message") or "The response failed."),
@@ -344,6 +347,8 @@ class ServerEvents:
             await link.request_response()
         if link.driver is not None:
             link.driver.response_ended()
+        # Once what the response did is accounted for: a spent quota fails it this way.
+        _raise_if_refused(link, error, str(error.get("message") or "The response failed."))
 
     def _metrics(self, values: dict[str, float]) -> None:
         link = self._link
@@ -358,3 +363,11 @@ class ServerEvents:
         await self._link.ctx.emit(UserSpeechStartedFrame(
             audio_start_ms=event.get("audio_start_ms"), item_id=event.get("item_id")))
         await self._link.barge_in(emit_interrupt=True)
+
+
+def _raise_if_refused(link: ModelLink, error: dict[str, Any], message: str) -> None:
+    """AccessRefused when `error` refuses the key, its permissions or its quota: no later
+    request on this connection or another would be served, so the node gives up (`node.py`)."""
+    refused = access_refused(link.ctx.node_id, message, error.get("code"), error.get("type"))
+    if refused is not None:
+        raise refused

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from flowspec.errors import NodeError, RemoteProtocolError
+from flowspec.nodes.refusal import access_refused
 from flowspec.spec.capabilities import reasoning_supported
 from flowspec.spec.models.responses import ResponsesNodeSpec, ResponsesSettingsSpec
 
@@ -276,7 +277,11 @@ class ApiError:
     type: str | None = None
     status: int | None = None
 
-    def raise_for(self, node_id: str) -> ResponsesApiError:
+    def raise_for(self, node_id: str) -> NodeError:
+        refused = access_refused(node_id, f"the model could not be used: {self.message}",
+                                 self.code, self.type, self.status, fatal=True)
+        if refused is not None:
+            return refused  # every later request would be refused alike: the call ends
         code = f" [{self.code}]" if self.code else ""
         return ResponsesApiError(node_id, f"the API reported an error: {self.message}{code}",
                                  code=self.code, status=self.status)

@@ -20,7 +20,7 @@ from flowspec.nodes.openai_responses.protocol import (
     parse_event,
 )
 from flowspec.nodes.openai_responses.ws import map_errors
-from flowspec.nodes.refusal import ACCESS_STATUSES, error_text
+from flowspec.nodes.refusal import error_text, refuses_access
 
 log = logging.getLogger("flowspec.nodes.openai_responses")
 
@@ -130,12 +130,14 @@ async def _check(node_id: str, response: aiohttp.ClientResponse) -> None:
         data = limits.loads(text, max_depth=None, max_digits=limits.PROVIDER_MAX_NUMBER_DIGITS)
     except ValueError:
         data = None
-    if response.status in ACCESS_STATUSES:
-        # Every request would be refused the same way: the call cannot go on.
-        raise AccessRefused(node_id, f"{error_text(response.status, text.encode())}.",
-                            fatal=True)
-    if isinstance(data, dict):
-        error = error_of(data)
+    error = error_of(data) if isinstance(data, dict) else None
+    code = error.code if error is not None else None
+    if refuses_access(code, error.type if error is not None else None, response.status):
+        # Every request would be refused the same way (a spent quota too): the call cannot go on.
+        raise AccessRefused(node_id, "the model could not be used: "
+                            f"{error_text(response.status, text.encode())}.", fatal=True,
+                            code=code)
+    if error is not None:
         raise ResponsesApiError(
             node_id, f"the API answered HTTP {response.status}: {error.message}"
             + (f" [{error.code}]" if error.code else ""), code=error.code, status=response.status)
