@@ -172,3 +172,7 @@ def test_both_sides_are_measured_the_same_number_of_times() -> None:
     assert len(set(counts.values())) == 1 or failures, counts
     runs = (results.get("imports") or {}).get("runs_ms") or {}
     assert len({len(v) for v in runs.values()}) <= 1, runs
+    # A failed cascade run keeps its place (None), so every side lists every rep.
+    cascade = results.get("cascade") or {}
+    assert {len(v) for v in (cascade.get("runs") or {}).values()} <= {cascade.get("reps")}, \
+        cascade

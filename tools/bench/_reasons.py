@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import _targets as T
+from _cascade_common import HOPS
 from _report import (
     NAMES,
     PIPECAT_SYSTEMS,
@@ -17,6 +18,7 @@ from _report import (
     _measured,
     _sv,
     best_pipecat,
+    cascade_runs,
     level_of,
     per_core,
     plural,
@@ -44,6 +46,12 @@ def missed_paragraphs(r: dict[str, Any]) -> list[str]:
     for failure in get(r, "sessions", "failures") or []:
         out.append(f"**sessions: a trial failed and is left out:** {failure}")
         out.append("")
+    for side, errors in (get(r, "cascade", "errors") or {}).items():
+        name = "Pipecat" if side == "pipecat" else side
+        for error in errors:
+            out.append(f"**cascade: a {name} run failed and is left out (nothing was run "
+                       f"again):** {error}")
+            out.append("")
     return out
 
 
@@ -60,6 +68,8 @@ def cause(r: dict[str, Any], metric: str) -> str:
         return f"The largest installed packages are {big}."
     if metric.startswith("settings patch") or metric.startswith("PATCH on replica"):
         return reload_cause(r)
+    if metric.startswith("cascade"):
+        return cascade_cause(r, metric)
     return "The run's results hold nothing that explains this miss."
 
 
@@ -140,6 +150,27 @@ def executor_cause(r: dict[str, Any]) -> str:
             f"{number(load.get('start'))}→{number(load.get('end'))} during the executor part. "
             "The run's results hold no profile of this case: `executor.py --child` runs it "
             "alone.")
+
+
+def cascade_cause(r: dict[str, Any], metric: str) -> str:
+    """A judged hop's miss against the framework's own part of it (to the handover, before the
+    socket's write) and its worst turn."""
+    runs = cascade_runs(r, "flowspec")
+    load = get(r, "part_load", "cascade") or {}
+    text = ""
+    for key, own in (("transcript_to_request", "transcript_to_request_handed"),
+                     ("boundary_to_speech_request", "boundary_to_speech_request_start")):
+        label, own_label = dict(HOPS)[key], dict(HOPS)[own]
+        if not metric.startswith(f"cascade: {label},"):
+            continue
+        p99 = _m(series(runs, "hops", key, "p99_ms"), "{:,.3f}")
+        own99 = _m(series(runs, "hops", own, "p99_ms"), "{:,.3f}")
+        worst = _m(series(runs, "hops", key, "max_ms"), "{:,.3f}")
+        text = (f"Medians over the reps: p99 {p99} ms, worst turn {worst} ms; up to the "
+                f"handover ({own_label}) p99 {own99} ms, the rest is the write itself.")
+    return ((text or "The run's results hold nothing that explains this miss.")
+            + f" The one-minute load average went {number(load.get('start'))}→"
+              f"{number(load.get('end'))} during the cascade part.")
 
 
 def validate_cause(r: dict[str, Any], metric: str) -> str:
@@ -256,6 +287,25 @@ def method_notes(r: dict[str, Any]) -> list[str]:
         "having the patch to the emulator receiving the last session's `session.update` (one "
         "clock for both processes). Replicas: two `flowspec serve` processes sharing a Redis "
         "store, PATCH to one, the update for a session on the other.")
+    cp = get(r, "cascade", "params") or {}
+    L.append(
+        "- **cascade** (`cascade.py`): one cascaded session per run, in a fresh process against "
+        "a fresh `flowspec emulate --pace 0` in its own; each rep runs flowspec's side, then "
+        "Pipecat's, the same turns against the same script. flowspec: `openai.transcribe` → "
+        "`openai.responses` over its WebSocket → `openai.speech` with an in-process caller. "
+        "Pipecat (`_pipecat_cascade.py`, its own venv): `OpenAIRealtimeSTTService` → the user "
+        "aggregator → `OpenAIResponsesLLMService` → `OpenAITTSService` → a sink in place of the "
+        f"output transport, {cp.get('worker')} worker. Each of "
+        f"{get(r, 'cascade', 'warmup')} warm-up and {get(r, 'cascade', 'turns')} measured turns "
+        f"appends {cp.get('turn_ms')} ms of audio in {cp.get('frame_ms')} ms frames and commits "
+        "(manual turns on both sides; Pipecat's turn closes on the final transcript, its "
+        "turn-stop timers set to zero through public arguments). Stamps at the network seams: "
+        "the final transcript handed over by the transcription socket, `response.create` handed "
+        "to and written by the Responses socket, the text delta completing the first sentence "
+        "off that socket, the speech request handed to the HTTP client and its headers written, "
+        "the commit written and the last speech audio reaching the caller. The time added per "
+        "turn is the two judged hops together, turn by turn; CPU is `process_time` of the "
+        "side's process over the measured turns. Ratios are flowspec / Pipecat within a rep.")
     L.append("")
     _details(r, L)
     return L

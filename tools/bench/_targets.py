@@ -59,3 +59,5 @@ RELOAD_AT_SESSIONS = 100
 REPLICAS_MS = Target("<=", 20, "ms")
 # Flows (flow.py): what a transition adds over a plain settings change reaching the provider
 FLOW_ADDED_MS = Target("<=", 1, "ms")
+# The cascade (cascade.py): what flowspec adds on each hop between its stages
+CASCADE_HOP_P99_MS = Target("<=", 0.5, "ms")

@@ -10,7 +10,9 @@ Pipecat 1.14 and a bare relay, real calls through the emulator), executor (execu
 of pass-through nodes, Pipecat's own script in the same run), validate (validate_time.py),
 imports (the modules a realtime `serve` loads, on both sides), install (fresh venvs, _install.py),
 audio (audio.py), delta (realtime.py: the span inside the server), reload (reload.py), flow
-(flow.py: a flow transition next to a plain settings change).
+(flow.py: a flow transition next to a plain settings change), cascade (cascade.py: what flowspec
+adds between transcribe, Responses and speech, Pipecat's cascade on the same turns in the same
+run).
 
 Both sides of a comparison are measured in the same run, the same number of times, interleaved
 (A B A B ...); nothing is measured again because it missed. A part that fails or cannot run is
@@ -40,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 PY = sys.executable
 PIPECAT_PY = ROOT / ".venv-peers" / "pipecat" / "bin" / "python"
 PARTS = ("sessions", "executor", "validate", "imports", "install", "audio", "delta", "reload",
-         "flow")
+         "flow", "cascade")
 
 # What a realtime `serve` loads on each side: flowspec's server, its realtime node and browser
 # transport; Pipecat's pipeline, worker and runner, its WebSocket server transport, its realtime
@@ -122,6 +124,14 @@ def part_flow(a: argparse.Namespace) -> dict[str, Any]:
     cmd = [PY, str(HERE / "flow.py"), "--json", "--reps", "5" if a.smoke else "60"]
     return {"flow": {"reps": [run_child(cmd, f"flow rep {i + 1}", timeout=600)
                               for i in range(a.reps)]}}
+
+
+def part_cascade(a: argparse.Namespace) -> dict[str, Any]:
+    cmd = [PY, str(HERE / "cascade.py"), "--json", "--reps", str(a.reps)]
+    cmd += ["--turns", "20", "--warmup", "3"] if a.smoke else []
+    # Pipecat's side takes seconds, so the smoke run checks its plumbing too.
+    cmd += ["--no-pipecat"] if a.no_pipecat else []
+    return {"cascade": run_child(cmd, "cascade", timeout=3600)}
 
 
 def machine() -> dict[str, Any]:
