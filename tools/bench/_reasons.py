@@ -19,11 +19,13 @@ from _report import (
     _sv,
     best_pipecat,
     cascade_runs,
+    import_above_start_ms,
     level_of,
     per_core,
     plural,
     reload_levels,
     rows,
+    runtime_import_ms,
 )
 from _stats import cell, get, median, number, series
 
@@ -62,6 +64,8 @@ def cause(r: dict[str, Any], metric: str) -> str:
         return executor_cause(r)
     if metric.startswith("`flowspec validate"):
         return validate_cause(r, metric)
+    if metric.startswith("`import flowspec.runtime"):
+        return runtime_import_cause(r)
     if metric.startswith("installed size"):
         big = ", ".join(f"{name} {mib:.0f} MiB"
                         for name, mib in get(r, "install", "flowspec", "largest") or [])
@@ -187,6 +191,18 @@ def validate_cause(r: dict[str, Any], metric: str) -> str:
             "validate's own imports and the check itself.")
 
 
+def runtime_import_cause(r: dict[str, Any]) -> str:
+    whole = median(runtime_import_ms(r))
+    parts = {name: median(import_above_start_ms(r, f"import {name}"))
+             for name in ("asyncio", "pydantic")}
+    if whole is None or any(v is None for v in parts.values()):
+        return "The run's results hold nothing that explains this miss."
+    shown = " and ".join(f"`import {name}` alone {ms:.0f} ms" for name, ms in parts.items())
+    return (f"Of {whole:.0f} ms (median), {shown}: the runtime runs on asyncio, and a compiled "
+            "graph is made of the spec's pydantic models, which the runtime's modules import; "
+            "the rest is flowspec's frames, the spec models and the runtime itself.")
+
+
 def reload_cause(r: dict[str, Any]) -> str:
     levels = reload_levels(r)
     medians = {n: median(series(rows_, "received_to_sent_ms", "median"))
@@ -197,9 +213,16 @@ def reload_cause(r: dict[str, Any]) -> str:
     (n0, m0), (n1, m1) = known[0], known[-1]
     per = (m1 - m0) / (n1 - n0)
     text = ", ".join(f"{m:.2f} ms at {n}" for n, m in known)
+    written = {n: median(series(rows_, "received_to_written_ms", "median"))
+               for n, rows_ in levels.items()}
+    own = written.get(n1)
+    part = "" if own is None else (
+        f" At {n1} sessions flowspec had written the last session's update {own:.2f} ms after "
+        f"the patch arrived; the other {m1 - own:.2f} ms are the kernel and the emulator, one "
+        f"process reading what {n1} providers would each read on their own.")
     return (f"Medians by live sessions: {text}. From {n0} to {n1} sessions each additional "
             f"live session adds about {per * 1e3:.0f} µs, against {m0:.2f} ms for the whole path "
-            f"with {plural(n0)}: the miss grows with the number of sessions reached.")
+            f"with {plural(n0)}: the miss grows with the number of sessions reached.{part}")
 
 
 # -- how each row is measured, and the details ---------------------------------------------------

@@ -275,6 +275,22 @@ def executor_rows(r: dict[str, Any]) -> list[Row]:
 # -- the rest -------------------------------------------------------------------------------------
 
 
+def validate_runs(r: dict[str, Any]) -> dict[str, list[float]]:
+    """validate_time.py's whole-process seconds by command."""
+    return {v["command"]: series(v.get("runs_s") or []) for v in get(r, "validate", "rows") or []}
+
+
+def import_above_start_ms(r: dict[str, Any], command: str) -> list[float]:
+    """An import's ms above `python -c pass`, run by run (the two were run in turn)."""
+    runs = validate_runs(r)
+    start = next((v for k, v in runs.items() if k.startswith("python -c")), [])
+    return [(a - b) * 1000 for a, b in zip(runs.get(command, []), start, strict=False)]
+
+
+def runtime_import_ms(r: dict[str, Any]) -> list[float]:
+    return import_above_start_ms(r, "import flowspec.runtime")
+
+
 def other_rows(r: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     val = r.get("validate") or {}
@@ -284,6 +300,11 @@ def other_rows(r: dict[str, Any]) -> list[Row]:
             out.append((f"`{v['command']}`, whole process (s)", T.VALIDATE_S.text,
                         cell(runs, "{:.3f}"), "–", "–", T.VALIDATE_S.met(median(runs)),
                         str(len(runs))))
+    runtime = runtime_import_ms(r)
+    if runtime:
+        out.append(("`import flowspec.runtime`, above the interpreter's own start (ms)",
+                    T.RUNTIME_IMPORT_MS.text, cell(runtime, "{:.0f}"), "–", "–",
+                    T.RUNTIME_IMPORT_MS.met(median(runtime)), str(len(runtime))))
     imp = r.get("imports") or {}
     if imp:
         ours = series(get(imp, "runs_ms", "flowspec") or [])

@@ -52,6 +52,7 @@ EXECUTOR_CORES = Target("<=", 1, "core")
 IDLE_SESSION_KIB = Target("<=", 30, "KiB")
 # Tools and footprint
 VALIDATE_S = Target("<=", 0.5, "s")
+RUNTIME_IMPORT_MS = Target("<=", 60, "ms")
 INSTALL_MIB = Target("<=", 120, "MiB")
 # Hot reload (reload.py)
 RELOAD_MS = Target("<=", 5, "ms")

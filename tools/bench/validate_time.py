@@ -57,6 +57,8 @@ def rows(runs: int) -> list[dict[str, Any]]:
     large = Path(tempfile.mkdtemp()) / "many-bots.yaml"
     large.write_text(large_spec())
     commands = [("python -c pass (interpreter start)", ["-c", "pass"]),
+                ("import asyncio", ["-c", "import asyncio"]),
+                ("import pydantic", ["-c", "import pydantic"]),
                 ("import flowspec.runtime", ["-c", "import flowspec.runtime"]),
                 ("import flowspec.cli", ["-c", "import flowspec.cli"]),
                 (LARGE_LABEL, ["-m", "flowspec.cli", "validate", str(large)])]
