@@ -236,15 +236,22 @@ class Server:
         self._idle.clear()
         extra = {"session_id": session.id, "spec": graph.name, "remote": connection.remote}
         log.info("session started", extra=extra)
+        spec = graph.nodes[entry]
         try:
-            async with session:
-                await session.wait()
-        except FlowspecError as exc:
-            log.warning("session could not start: %s", exc, extra=extra)
-            await ws.send_str(json.dumps({"type": "error", "code": "session_failed",
-                                          "message": "The bot could not start; see the server "
-                                          "log."}))
-            await ws.close(code=CLOSE_SERVER_ERROR, message=b"session failed")
+            try:
+                async with session:
+                    await session.wait()
+            except FlowspecError as exc:
+                log.warning("session could not start: %s", exc, extra=extra)
+                if not isinstance(spec, TwilioTransportSpec):  # a caller hears it (below)
+                    await ws.send_str(json.dumps({"type": "error", "code": "session_failed",
+                                                  "message": "The bot could not start; see "
+                                                  "the server log."}))
+                    await ws.close(code=CLOSE_SERVER_ERROR, message=b"session failed")
+            if isinstance(spec, TwilioTransportSpec):
+                from flowspec.transports.unavailable import tell_caller
+
+                await tell_caller(connection.socket, session, spec.unavailable_audio)
         finally:
             self.sessions.pop(session.id, None)
             if not self.sessions:

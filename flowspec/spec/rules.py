@@ -388,6 +388,7 @@ def audio_transport_rules(doc: Document, base: str,
 
 
 def twilio_rules(doc: Document, base: str, node: TwilioTransportSpec) -> Iterator[Diagnostic]:
+    yield from _path_rules(doc, base, node, ("unavailable_audio",))
     if not node.auth_token:
         # `${TWILIO_AUTH_TOKEN:-}` with the variable unset leaves an empty token: as unsigned.
         missing = node.auth_token is None

@@ -7,7 +7,8 @@ the bot, any other key is a `DTMFFrame`); `mark` (`mark.name`, echoed once the a
 it has played, or when a `clear` discarded it); `stop`.
 
 flowspec → Twilio: `media` (base64 μ-law), a `mark` after each chunk (named `item_id:end_ms`, so
-an echoed mark says how much of the item was played) and `clear` on barge-in.
+an echoed mark says how much of the item was played) and `clear` on barge-in. A call the bot
+cannot take (or go on with) ends with a spoken line instead of silence (`unavailable.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from flowspec.frames import (
 from flowspec.runtime.bus import ClientConnected, ClientMessageRejected
 from flowspec.runtime.node import Context
 from flowspec.transports.playback import Playback, report_interruption
+from flowspec.transports.unavailable import could_not_go_on
 from flowspec.transports.wire import (
     CLOSE_GOING_AWAY,
     ClientMessageError,
@@ -78,8 +80,11 @@ class TwilioTransport:
                            essential=True)
 
     async def stop(self) -> None:
-        if self.connection is not None and not self.connection.socket.closed:
-            await self.connection.socket.close(CLOSE_GOING_AWAY, "session ended")
+        if self.connection is None or self.connection.socket.closed:
+            return
+        if could_not_go_on(self.ctx.call.end_reason):
+            return  # the server tells the caller why, then closes it (`unavailable.py`)
+        await self.connection.socket.close(CLOSE_GOING_AWAY, "session ended")
 
     # -- output ----------------------------------------------------------------------------------
 

@@ -156,6 +156,18 @@ def test_a_twilio_transport_with_a_token_does_not_warn() -> None:
     assert report.ok and not report.warnings
 
 
+@pytest.mark.parametrize(("path", "ok"), [("audio/sorry.wav", True), ("/etc/sorry.wav", False),
+                                          ("../sorry.wav", False)])
+def test_the_unavailable_line_is_a_file_under_the_working_directory(path: str, ok: bool) -> None:
+    token = f"    auth_token: t0ken\n    unavailable_audio: {path}"
+    report = compile_text(PHONE.format(token=token), "phone.yaml", env={})
+    assert report.ok is ok, report.diagnostics
+    if not ok:
+        (error,) = report.errors
+        assert (error.code, error.pointer) == ("spec.path-outside",
+                                               "/nodes/phone/unavailable_audio")
+
+
 def test_the_phone_example_is_clean_under_strict_once_its_token_is_set() -> None:
     example = str(ROOT / "specs" / "phone-agent.yaml")
     env = {**os.environ, "TWILIO_AUTH_TOKEN": "t0ken"}

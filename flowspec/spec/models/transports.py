@@ -171,6 +171,15 @@ class TwilioTransportSpec(ServedTransportSpec):
         mutability=NEXT,
         examples=["*"],
     )
+    unavailable_audio: str | None = spec_field(
+        description="A WAV file (relative to the server's working directory) the caller hears "
+        "when the bot cannot take the call: its model cannot be reached or refuses it, or the "
+        "call fails. It plays before the stream closes, up to 30 s. Unset: a built-in line, "
+        '"Sorry, the assistant cannot take your call right now. Please try again later."',
+        mutability=NEXT,
+        privileged=True,
+        examples=["audio/unavailable.wav"],
+    )
 
 
 class TextTransportSpec(BrowserTransportSpec):
