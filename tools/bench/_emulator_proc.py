@@ -1,7 +1,7 @@
 """The emulator in its own process, for benchmarks that must keep its CPU out of the server's.
 
     python tools/bench/_emulator_proc.py [--pace 1] [--chunk-ms 20] [--say-words 400] [--stamp]
-                                         [--script FILE]
+                                         [--stamp-reads] [--script FILE]
 
 Prints `PORT <n>` once it listens. Every reply says the same long text (`--say-words` words), so a
 session that asks once keeps receiving real-time audio for minutes (the speech is synthesised
@@ -14,6 +14,9 @@ delta is written to the socket: a marker, the connection's number and the send t
 clock for every process on the machine, so a client in another process that finds the stamp in
 the audio it receives knows how long that delta took to reach it, through whatever server relayed
 it. The speech never reaches full scale, so the marker (full-scale samples) does not occur in it.
+
+`--stamp-reads` stamps each `session.update` when its bytes come off the socket (`arrivals`),
+before this process answers the updates of other connections that came with it.
 
 `--script FILE` gives the model's side as the emulator's script rules instead (tool calls, say).
 
@@ -116,6 +119,7 @@ class BenchEmulator(Emulator):
     """The emulator with per-connection counts and, optionally, stamped audio deltas."""
 
     stamp = False
+    read_stamps = False  # stamp session.update arrivals at the socket (`_Stamping`)
     window = False
     counts: dict[int, Counts]
     arrivals: list[int]
@@ -158,7 +162,7 @@ class BenchEmulator(Emulator):
                       record: ConnectionRecord) -> web.WebSocketResponse:
         ws = await super()._accept(request, record)
         transport = request.transport
-        if transport is not None:
+        if self.read_stamps and transport is not None:
             transport.set_protocol(_Stamping(transport.get_protocol(), self._counts(record)))
         return ws
 
@@ -215,7 +219,7 @@ class BenchEmulator(Emulator):
         return {"error": f"unknown command {name!r}"}
 
 
-async def main(pace: float, chunk_ms: int, say_words: int, stamp: bool,
+async def main(pace: float, chunk_ms: int, say_words: int, stamp: bool, read_stamps: bool,
                script_file: str | None = None) -> None:
     # Every reply says the same text: synthesise it once, not once per session, so that the
     # emulator's CPU goes to the wire protocol the benchmark is about.
@@ -224,6 +228,7 @@ async def main(pace: float, chunk_ms: int, say_words: int, stamp: bool,
     script = parse_script(json.dumps({"rules": [{"say": long_text(say_words)}]})) \
         if script_file is None else load_script(script_file)
     BenchEmulator.stamp = stamp
+    BenchEmulator.read_stamps = read_stamps
     async with BenchEmulator.start(pace=pace, chunk_ms=chunk_ms, script=script) as emulator:
         assert isinstance(emulator, BenchEmulator)
         emulator.counts = {}
@@ -244,6 +249,8 @@ if __name__ == "__main__":
     ap.add_argument("--chunk-ms", type=int, default=20)
     ap.add_argument("--say-words", type=int, default=400)
     ap.add_argument("--stamp", action="store_true")
+    ap.add_argument("--stamp-reads", action="store_true",
+                    help="stamp each session.update when its bytes come off the socket")
     ap.add_argument("--script")
     a = ap.parse_args()
-    asyncio.run(main(a.pace, a.chunk_ms, a.say_words, a.stamp, a.script))
+    asyncio.run(main(a.pace, a.chunk_ms, a.say_words, a.stamp, a.stamp_reads, a.script))

@@ -89,7 +89,7 @@ class EmulatorProcess:
 
 @contextlib.contextmanager
 def emulator_process() -> Iterator[EmulatorProcess]:
-    emulator = EmulatorProcess()
+    emulator = EmulatorProcess(["--stamp-reads"])
     try:
         yield emulator
     finally:
