@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from flowspec.spec.bounds import EventGuard, ReadRefused
-from flowspec.spec.load import Document, join_pointer, text_value
+from flowspec.spec.load import Document, Position, join_pointer, text_value
 
 _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
@@ -81,31 +81,29 @@ def read_plain(text: str, source: str, doc: Document) -> tuple[Any] | None:
         return None
     parser_type, resolver, constructor, scalar_node = tools
     guard = EventGuard(source, resolver.resolve)
+    values: dict[str, Position] = {}
+    keys: dict[str, Position] = {}
     try:
-        return (_build(text, parser_type(text), guard, resolver.resolve, constructor,
-                       scalar_node, doc),)
+        data = _build(text, parser_type(text), guard, resolver.resolve, constructor,
+                      scalar_node, values, keys)
     except _Unusual:
-        doc.values.clear()
-        doc.keys.clear()
         return None
     except ReadRefused as exc:
         if exc.diagnostic.code != "limit.depth":
             raise
         # The pure reader refuses nesting in its scanner, at the open collection's place
         # rather than a hundred levels inside it: its words are the ones to show.
-        doc.values.clear()
-        doc.keys.clear()
         return None
     except Exception:  # noqa: BLE001 - libyaml's syntax errors: the pure reader locates them
-        doc.values.clear()
-        doc.keys.clear()
         return None
+    doc.values.update(values)
+    doc.keys.update(keys)
+    return (data,)
 
 
 def _build(text: str, parser: Any, guard: EventGuard, resolve: Any, constructor: Any,
-           scalar_node: Any, doc: Document) -> Any:
+           scalar_node: Any, values: dict[str, Position], keys: dict[str, Position]) -> Any:
     from ruamel.yaml.events import (
-        AliasEvent,
         DocumentEndEvent,
         DocumentStartEvent,
         MappingEndEvent,
@@ -120,7 +118,6 @@ def _build(text: str, parser: Any, guard: EventGuard, resolve: Any, constructor:
     stack: list[_Open] = []
     root: Any = None
     documents = 0
-    values, keys = doc.values, doc.keys
     empty: str | None = None  # where an empty value stands, which the next event places
     breaks = text.count("\n")
     lines: list[str] = text.split("\n") if "#" in text else []
@@ -159,9 +156,7 @@ def _build(text: str, parser: Any, guard: EventGuard, resolve: Any, constructor:
             continue
         elif kind is StreamEndEvent:
             return root
-        elif kind is AliasEvent:
-            raise _Unusual
-        else:
+        else:  # an alias
             raise _Unusual
         mark = event.start_mark
         position = (mark.line + 1, mark.column + 1)
@@ -178,7 +173,8 @@ def _build(text: str, parser: Any, guard: EventGuard, resolve: Any, constructor:
             elif parent.key is None:
                 # A key that is not text is shown as the pure reader's str() of it; a key
                 # given twice is its located error.
-                if not isinstance(value, str) or value in container:
+                # A key with surrogates is joined in the data but kept as read in its pointer.
+                if not isinstance(value, str) or value in container or value != event.value:
                     raise _Unusual
                 parent.key = value
                 parent.key_pointer = join_pointer(parent.pointer, value)

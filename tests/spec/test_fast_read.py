@@ -83,6 +83,7 @@ def test_text_libyaml_refuses_is_read_by_the_pure_reader() -> None:
     "a: 1\na: 2\n",                          # a key given twice
     "? [a, b]\n: 1\n",                       # a key that is not text
     "1: one\n",                              # a number as a key
+    '"\\ud83d\\ude00": 1\n',                  # a key read as surrogates
     "when: 2024-01-01\n",                    # a timestamp
     "%YAML 1.1\n---\na: yes\n",              # a directive
     "a: 1\n---\nb: 2\n",                     # two documents

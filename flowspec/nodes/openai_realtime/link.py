@@ -26,7 +26,7 @@ from flowspec.nodes.openai_realtime.dialect import Dialect
 from flowspec.nodes.openai_realtime.held import HeldInput
 from flowspec.nodes.openai_realtime.metrics import ResponseClock
 from flowspec.nodes.openai_realtime.output import Outbox
-from flowspec.nodes.openai_realtime.settings import SHARED, LiveSettings, SettingsUpdate
+from flowspec.nodes.openai_realtime.settings import LiveSettings, SettingsUpdate
 from flowspec.nodes.openai_realtime.turns import OutputItem, Turns
 from flowspec.runtime.bus import ClientMessageRejected, ProviderError
 from flowspec.runtime.node import Context
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from flowspec.conversation.driver import Driver
 
 log = logging.getLogger("flowspec.nodes.openai_realtime")
+
+_last_encoded: tuple[object, object, str] = (None, None, "")
+"""The partial session last encoded, its dialect and its JSON (`ModelLink._session_update`)."""
 
 PENDING = "pending"
 
@@ -154,13 +157,18 @@ class ModelLink:
 
     def _session_update(self, update: SettingsUpdate) -> dict[str, Any]:
         """The `session.update` event of `update`. Every live call given the same change has
-        the very same partial session (`SHARED`): its JSON is made once for all of them."""
+        the very same partial session (`SHARED`), and a reload hands it to them one after
+        another: its JSON is made once for the run of them (one entry, so calls whose sessions
+        are their own never crowd the shared settings out)."""
         session = self.dialect.settings_session(update.session)
         event = protocol.session_update(session)
         if not update.event_id:
             return event
-        text = SHARED.get(update.session, self.dialect) or SHARED.put(
-            encode(session), update.session, self.dialect)
+        global _last_encoded
+        held, dialect, text = _last_encoded
+        if held is not update.session or dialect is not self.dialect:
+            text = encode(session)
+            _last_encoded = (update.session, self.dialect, text)
         event["event_id"] = update.event_id
         return EncodedEvent(event, f'{{"type":"session.update","session":{text},'
                                    f'"event_id":{encode(update.event_id)}}}')
